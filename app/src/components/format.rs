@@ -1,0 +1,72 @@
+//! Human-readable numbers and durations, identical on server and browser so hydration matches.
+
+/// `59s`, `4m 05s`, `3h 12m`, `2d 04h`.
+pub fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s:02}s"),
+        (0, _, _) => format!("{h}h {m:02}m"),
+        _ => format!("{d}d {h:02}h"),
+    }
+}
+
+/// `0`, `999`, `12,345`, `-1,000`.
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `0.42 ms`, `3.1 ms`, `250 ms`.
+pub fn millis(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_picks_the_two_largest_units() {
+        assert_eq!(uptime(0), "0s");
+        assert_eq!(uptime(59), "59s");
+        assert_eq!(uptime(60), "1m 00s");
+        assert_eq!(uptime(245), "4m 05s");
+        assert_eq!(uptime(3_600), "1h 00m");
+        assert_eq!(uptime(3 * 3_600 + 12 * 60 + 9), "3h 12m");
+        assert_eq!(uptime(2 * 86_400 + 4 * 3_600), "2d 04h");
+    }
+
+    #[test]
+    fn count_groups_thousands() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(12_345), "12,345");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-1_000), "-1,000");
+    }
+
+    #[test]
+    fn millis_keeps_three_significant_digits_at_most() {
+        assert_eq!(millis(0.421), "0.42 ms");
+        assert_eq!(millis(3.14), "3.1 ms");
+        assert_eq!(millis(250.4), "250 ms");
+    }
+}

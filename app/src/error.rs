@@ -1,0 +1,28 @@
+//! The one error type `#[server]` functions return, readable on both sides of the wire.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// Postgres could not answer; the message says what the driver reported.
+    #[error("the database did not answer: {0}")]
+    Database(String),
+    /// The server was started without the backend context (a wiring bug, not a user error).
+    #[error("the server is not ready to answer this request")]
+    NotReady,
+    /// Transport, encoding or routing failure of the server function call itself.
+    #[error("request failed: {0}")]
+    ServerFn(ServerFnErrorErr),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::ServerFn(value)
+    }
+}

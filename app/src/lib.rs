@@ -1,0 +1,56 @@
+//! The pipescope UI and everything the server and the browser share: wire types (`models`),
+//! `#[server]` functions (`functions`), components and routes. Built twice: with `ssr` into the
+//! server binary, with `hydrate` into the WASM bundle.
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod components;
+pub mod error;
+pub mod functions;
+pub mod models;
+pub mod routes;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+};
+
+/// The HTML document around [`App`]; rendered only on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme="dark">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark light" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/pipescope.css" />
+        <Title text="pipescope" />
+        <Router>
+            <Routes fallback=routes::NotFound>
+                // Async: the server waits for the page's data, so the first paint is complete (no
+                // loading placeholders that shift the layout when they resolve).
+                <Route path=StaticSegment("") view=routes::DashboardPage ssr=SsrMode::Async />
+            </Routes>
+        </Router>
+    }
+}

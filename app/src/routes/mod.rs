@@ -1,0 +1,7 @@
+//! One module per page.
+
+mod dashboard;
+mod not_found;
+
+pub use dashboard::DashboardPage;
+pub use not_found::NotFound;

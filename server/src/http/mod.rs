@@ -1,0 +1,3 @@
+//! HTTP routes outside the Leptos pages, one module per area, merged in [`crate::app`].
+
+pub mod health;

@@ -1,0 +1,102 @@
+//! The pipescope server: configuration, the Postgres store, HTTP routes and the Leptos app.
+//! [`app`] builds the router (tests drive it directly); [`run`] is the whole process.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod state;
+pub mod telemetry;
+
+use axum::Router;
+use leptos::{config::LeptosOptions, prelude::provide_context};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+
+use crate::{config::Config, db::Database, error::StartupError, state::AppState};
+
+/// Every route pipescope serves: the API, the server functions, the pages and the static bundle.
+pub fn app(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let backend = state::shared_backend(&state);
+    Router::new()
+        .merge(http::health::router())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            {
+                let options = state.leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .with_state(state)
+}
+
+/// Leptos settings for a server that is not started by cargo-leptos.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("pipescope")
+        .site_root(config.site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build()
+}
+
+/// Binds, opens the database, serves until Ctrl-C or SIGTERM, then shuts down in order:
+/// in-flight requests finish, the pool closes, pipescope's own PostgreSQL stops.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartupError::listen(config.listen, &e))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| StartupError::listen(config.listen, &e))?;
+
+    let data_dir = config.data_dir();
+    let mut database = Database::open(
+        config.database_url.as_deref(),
+        &data_dir,
+        config.postgres_bin.as_deref(),
+    )
+    .await?;
+
+    let mut options = leptos_options(&config);
+    options.site_addr = local_addr;
+    let state = AppState::new(options, database.pool.clone(), database.mode);
+
+    tracing::info!(
+        "pipescope {} listening on http://{local_addr} (database: {})",
+        env!("CARGO_PKG_VERSION"),
+        match database.mode {
+            app::models::DatabaseMode::Embedded => format!("built-in, {}", data_dir.display()),
+            app::models::DatabaseMode::External => "DATABASE_URL".to_string(),
+        }
+    );
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    database.close().await;
+    tracing::info!("pipescope stopped");
+    served.map_err(StartupError::Serve)
+}
+
+/// Resolves on the first Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminated => {},
+    }
+    tracing::info!("shutting down");
+}
