@@ -1,0 +1,18 @@
+# Sourced by the other scripts: puts the project's tools on PATH and picks the WASM toolchain
+# path that scripts/setup found to work on this machine.
+
+PIPESCOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PIPESCOPE_ROOT/end2end/node_modules/.bin:$PATH"
+
+# Extra flags for `cargo leptos` (path B builds std for wasm32 from source).
+LEPTOS_FLAGS=()
+if [[ -f "$PIPESCOPE_ROOT/target/toolchain-debian-wasm" ]]; then
+  # rustup could not add the wasm32 target: use Debian's rustc-web with std sources (TOOLCHAIN.md).
+  export PATH="/usr/bin:$PATH"
+  export RUSTC_BOOTSTRAP=1
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld
+  LEPTOS_FLAGS=(--lib-cargo-args=-Zbuild-std=std,panic_abort)
+fi
+
+log() { printf '\033[1;36m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,95 @@
+//! The router driven directly (no socket), against a fresh migrated database per test.
+
+use app::models::{DatabaseMode, Health, HealthStatus};
+use axum::{
+    body::{to_bytes, Body},
+    http::{Request, StatusCode},
+    Router,
+};
+use server::{config::Config, state::AppState};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+fn router(pool: PgPool) -> Router {
+    let config = <Config as clap::Parser>::parse_from(["pipescope"]);
+    let state = AppState::new(server::leptos_options(&config), pool, DatabaseMode::External);
+    server::app(state)
+}
+
+async fn get(router: Router, uri: &str) -> (StatusCode, String) {
+    let response = router
+        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .await
+        .expect("router answers");
+    let status = response.status();
+    let body = to_bytes(response.into_body(), 10 << 20).await.expect("body");
+    (status, String::from_utf8(body.to_vec()).expect("utf-8 body"))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn healthz_reports_a_reachable_database(pool: PgPool) {
+    let (status, body) = get(router(pool), "/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let health: Health = serde_json::from_str(&body).expect("health JSON");
+    assert_eq!(health.status, HealthStatus::Ok);
+    assert!(health.database.reachable);
+    assert_eq!(health.database.mode, DatabaseMode::External);
+    assert!(health.database.latency_ms.is_some_and(|ms| ms >= 0.0));
+    assert!(health
+        .database
+        .server_version
+        .is_some_and(|v| v.starts_with(char::is_numeric)));
+    assert_eq!(health.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(health.running_executions, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn healthz_counts_running_executions(pool: PgPool) {
+    for status in ["running", "running", "completed", "paused"] {
+        sqlx::query(
+            "INSERT INTO pipeline_executions (id, pipeline_name, status) VALUES (gen_random_uuid(), 'p', $1)",
+        )
+        .bind(status)
+        .execute(&pool)
+        .await
+        .expect("insert");
+    }
+    let (_, body) = get(router(pool), "/healthz").await;
+    let health: Health = serde_json::from_str(&body).expect("health JSON");
+    assert_eq!(health.running_executions, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn healthz_is_503_with_the_reason_when_the_database_is_gone(pool: PgPool) {
+    let router = router(pool.clone());
+    pool.close().await;
+    let (status, body) = get(router, "/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let health: Health = serde_json::from_str(&body).expect("health JSON");
+    assert_eq!(health.status, HealthStatus::Degraded);
+    assert!(!health.database.reachable);
+    assert!(health.database.error.is_some());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_dashboard_is_server_rendered_complete(pool: PgPool) {
+    sqlx::query("INSERT INTO pipeline_executions (id, pipeline_name, status) VALUES (gen_random_uuid(), 'p', 'running')")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let (status, html) = get(router(pool), "/").await;
+    assert_eq!(status, StatusCode::OK);
+    // The first paint already holds the data: no loading placeholders to swap in later.
+    assert!(html.contains(r#"data-testid="store-summary""#), "{html}");
+    assert!(html.contains(r#"data-testid="db-status""#), "{html}");
+    assert!(html.contains("/pkg/pipescope.js"), "hydration script is linked");
+    assert!(!html.contains("checking health"), "no fallback in the first paint");
+    assert!(!html.contains(r#"data-testid="no-runs""#), "one run is recorded");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_unknown_page_is_a_404_with_a_way_back(pool: PgPool) {
+    let (status, html) = get(router(pool), "/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("Back to the dashboard"));
+}
