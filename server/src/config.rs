@@ -16,7 +16,12 @@ use clap::Parser;
 )]
 pub struct Config {
     /// Address and port to serve the dashboard and API on.
-    #[arg(long, env = "PIPESCOPE_LISTEN", default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "PIPESCOPE_LISTEN",
+        default_value = "127.0.0.1:3000",
+        value_name = "ADDR"
+    )]
     pub listen: SocketAddr,
 
     /// PostgreSQL to use, e.g. postgres://user:pass@host:5432/pipescope. When unset, pipescope
@@ -41,7 +46,12 @@ pub struct Config {
     pub log_level: String,
 
     /// Folder with the built browser bundle (written by cargo-leptos).
-    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "LEPTOS_SITE_ROOT",
+        default_value = "target/site",
+        value_name = "DIR"
+    )]
     pub site_root: PathBuf,
 }
 
@@ -102,7 +112,10 @@ mod tests {
     #[test]
     fn defaults_listen_on_loopback() -> Result<(), clap::Error> {
         let config = parse(&[])?;
-        assert_eq!(config.listen, "127.0.0.1:3000".parse::<SocketAddr>().expect("valid addr"));
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:3000".parse::<SocketAddr>().expect("valid addr")
+        );
         Ok(())
     }
 

@@ -64,7 +64,11 @@ pub fn redact_url(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') { ":***" } else { "" };
+            let hidden = if credentials.contains(':') {
+                ":***"
+            } else {
+                ""
+            };
             format!("{scheme}://{user}{hidden}@{host}{tail}")
         }
         None => url.to_string(),

@@ -21,16 +21,13 @@ pub fn app(state: AppState) -> Router {
     let backend = state::shared_backend(&state);
     Router::new()
         .merge(http::health::router())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            {
-                let options = state.leptos_options.clone();
-                move || app::shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
+            let options = state.leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
         .with_state(state)
 }
 

@@ -12,7 +12,11 @@ use tower::ServiceExt;
 
 fn router(pool: PgPool) -> Router {
     let config = <Config as clap::Parser>::parse_from(["pipescope"]);
-    let state = AppState::new(server::leptos_options(&config), pool, DatabaseMode::External);
+    let state = AppState::new(
+        server::leptos_options(&config),
+        pool,
+        DatabaseMode::External,
+    );
     server::app(state)
 }
 
@@ -22,8 +26,13 @@ async fn get(router: Router, uri: &str) -> (StatusCode, String) {
         .await
         .expect("router answers");
     let status = response.status();
-    let body = to_bytes(response.into_body(), 10 << 20).await.expect("body");
-    (status, String::from_utf8(body.to_vec()).expect("utf-8 body"))
+    let body = to_bytes(response.into_body(), 10 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        String::from_utf8(body.to_vec()).expect("utf-8 body"),
+    )
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -82,9 +91,18 @@ async fn the_dashboard_is_server_rendered_complete(pool: PgPool) {
     // The first paint already holds the data: no loading placeholders to swap in later.
     assert!(html.contains(r#"data-testid="store-summary""#), "{html}");
     assert!(html.contains(r#"data-testid="db-status""#), "{html}");
-    assert!(html.contains("/pkg/pipescope.js"), "hydration script is linked");
-    assert!(!html.contains("checking health"), "no fallback in the first paint");
-    assert!(!html.contains(r#"data-testid="no-runs""#), "one run is recorded");
+    assert!(
+        html.contains("/pkg/pipescope.js"),
+        "hydration script is linked"
+    );
+    assert!(
+        !html.contains("checking health"),
+        "no fallback in the first paint"
+    );
+    assert!(
+        !html.contains(r#"data-testid="no-runs""#),
+        "one run is recorded"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]

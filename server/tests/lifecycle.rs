@@ -53,7 +53,10 @@ async fn wait_healthy(port: u16) -> Health {
                 return response.json().await.expect("health JSON");
             }
         }
-        assert!(Instant::now() < deadline, "pipescope did not become healthy");
+        assert!(
+            Instant::now() < deadline,
+            "pipescope did not become healthy"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -65,7 +68,10 @@ fn interrupt_and_wait(mut child: Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        assert!(Instant::now() < deadline, "pipescope did not stop after Ctrl-C");
+        assert!(
+            Instant::now() < deadline,
+            "pipescope did not stop after Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -113,7 +119,10 @@ async fn ctrl_c_stops_pipescope_and_its_postgres_and_the_data_survives_a_restart
 
     let second = start(dir.path(), port);
     let health = wait_healthy(port).await;
-    assert_eq!(health.running_executions, 1, "the row written before the restart is there");
+    assert_eq!(
+        health.running_executions, 1,
+        "the row written before the restart is there"
+    );
     let names = psql(dir.path(), "SELECT pipeline_name FROM pipeline_executions").await;
     assert_eq!(names, ["kept"]);
     assert!(interrupt_and_wait(second).success());
@@ -151,7 +160,9 @@ fn an_unknown_flag_is_named() {
 
 #[test]
 fn an_invalid_listen_address_is_named_with_the_reason() {
-    let output = pipescope(&["--listen", "localhost:http"]).output().expect("runs");
+    let output = pipescope(&["--listen", "localhost:http"])
+        .output()
+        .expect("runs");
     assert_clear_failure(output, 2, &["--listen", "localhost:http"]);
 }
 
@@ -159,7 +170,10 @@ fn an_invalid_listen_address_is_named_with_the_reason() {
 fn an_unreachable_database_url_says_so_and_hides_the_password() {
     let port = free_port();
     let output = pipescope(&["--listen", &format!("127.0.0.1:{}", free_port())])
-        .env("DATABASE_URL", format!("postgres://me:s3cret@127.0.0.1:{port}/nothing"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://me:s3cret@127.0.0.1:{port}/nothing"),
+        )
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -185,6 +199,8 @@ fn a_data_dir_that_is_a_file_is_refused() {
 fn a_port_in_use_is_reported() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr");
-    let output = pipescope(&["--listen", &addr.to_string()]).output().expect("runs");
+    let output = pipescope(&["--listen", &addr.to_string()])
+        .output()
+        .expect("runs");
     assert_clear_failure(output, 1, &["already in use", "--listen"]);
 }

@@ -17,7 +17,10 @@ async fn every_table_of_the_store_exists(pool: PgPool) {
         "pipeline_executions",
         "step_executions",
     ] {
-        assert!(tables.iter().any(|t| t == table), "{table} missing from {tables:?}");
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing from {tables:?}"
+        );
     }
 }
 
@@ -70,7 +73,12 @@ async fn statuses_outside_the_lifecycle_are_rejected(pool: PgPool) {
     .execute(&pool)
     .await
     .expect_err("must violate the check constraint");
-    assert!(error.to_string().contains("pipeline_executions_status_check"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("pipeline_executions_status_check"),
+        "{error}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -86,11 +94,13 @@ async fn the_store_summary_counts_rows(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("insert step");
-    sqlx::query("INSERT INTO log_entries (execution_id, level, message) VALUES ($1::uuid, 'info', 'hello')")
-        .bind(&id)
-        .execute(&pool)
-        .await
-        .expect("insert log");
+    sqlx::query(
+        "INSERT INTO log_entries (execution_id, level, message) VALUES ($1::uuid, 'info', 'hello')",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .expect("insert log");
     for version in [1, 2] {
         sqlx::query("INSERT INTO pipeline_definitions (name, version, yaml) VALUES ('brief', $1, 'name: brief')")
             .bind(version)
@@ -98,9 +108,17 @@ async fn the_store_summary_counts_rows(pool: PgPool) {
             .await
             .expect("insert definition");
     }
-    let summary = server::db::queries::store_summary(&pool).await.expect("summary");
+    let summary = server::db::queries::store_summary(&pool)
+        .await
+        .expect("summary");
     assert_eq!(
-        (summary.executions, summary.running, summary.steps, summary.pipelines, summary.log_entries),
+        (
+            summary.executions,
+            summary.running,
+            summary.steps,
+            summary.pipelines,
+            summary.log_entries
+        ),
         (1, 1, 1, 1, 1),
         "two versions of one pipeline count as one pipeline"
     );

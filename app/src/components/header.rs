@@ -89,7 +89,10 @@ fn HealthSummary(
         "unreachable".to_string()
     };
     let checked_at = health.checked_at.format("%H:%M:%S%.3f UTC").to_string();
-    let started_at = health.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let started_at = health
+        .started_at
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
 
     view! {
         <div class="chip" data-testid="active-pipelines" title="Executions running now">

@@ -75,7 +75,12 @@ impl EmbeddedPostgres {
             .arg("-k")
             .arg(&socket_dir)
             // Unix socket only: nothing outside this machine (or this user) can connect.
-            .args(["-c", "listen_addresses=", "-c", "unix_socket_permissions=0700"])
+            .args([
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "unix_socket_permissions=0700",
+            ])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -150,13 +155,11 @@ impl EmbeddedPostgres {
                     let _ = sqlx::Connection::close(conn).await;
                     return Ok(());
                 }
-                Err(error) if Instant::now() > deadline => {
-                    return Err(StartupError::Postgres {
-                        message: format!(
-                            "PostgreSQL did not accept connections within {READY_TIMEOUT:?}: {error}"
-                        ),
-                    })
-                }
+                Err(error) if Instant::now() > deadline => return Err(StartupError::Postgres {
+                    message: format!(
+                        "PostgreSQL did not accept connections within {READY_TIMEOUT:?}: {error}"
+                    ),
+                }),
                 Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
             }
         }
@@ -189,10 +192,11 @@ impl ClusterOwner {
                 switch_to: Some(user),
             }),
             _ => Err(StartupError::Postgres {
-                message: "PostgreSQL refuses to run as root and there is no `postgres` user to run \
+                message:
+                    "PostgreSQL refuses to run as root and there is no `postgres` user to run \
                           it as; run pipescope as an ordinary user, create the `postgres` user \
                           (installing Debian's postgresql package does), or set DATABASE_URL"
-                    .into(),
+                        .into(),
             }),
         }
     }
@@ -232,12 +236,21 @@ fn prepare_dir(path: &Path, mode: u32, owner: &ClusterOwner) -> Result<(), Start
 }
 
 async fn init_cluster(bin: &Path, pgdata: &Path, owner: &ClusterOwner) -> Result<(), StartupError> {
-    tracing::info!("initialising a new PostgreSQL cluster in {}", pgdata.display());
+    tracing::info!(
+        "initialising a new PostgreSQL cluster in {}",
+        pgdata.display()
+    );
     let output = owner
         .command(&bin.join("initdb"))
         .arg("-D")
         .arg(pgdata)
-        .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+        .args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ])
         .stdin(Stdio::null())
         .output()
         .await
@@ -297,10 +310,11 @@ fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, StartupError> {
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .find(|dir| has_programs(dir))
         .ok_or_else(|| StartupError::Postgres {
-            message: "PostgreSQL's server programs (initdb, postgres) were not found; install them \
+            message:
+                "PostgreSQL's server programs (initdb, postgres) were not found; install them \
                       (Debian: apt-get install postgresql), point --postgres-bin at them, or set \
                       DATABASE_URL to use an existing server"
-                .into(),
+                    .into(),
         })
 }
 
@@ -360,7 +374,10 @@ mod tests {
     fn other_failures_keep_postgres_own_words() {
         let log = "LOG: starting\nFATAL:  could not create shared memory segment\n";
         assert!(explain_log(log, Path::new("/x")).contains("shared memory"));
-        assert_eq!(explain_log("", Path::new("/x")), "see postgres.log in the data directory");
+        assert_eq!(
+            explain_log("", Path::new("/x")),
+            "see postgres.log in the data directory"
+        );
     }
 
     #[test]

@@ -81,16 +81,19 @@ async fn connect_external(url: &str) -> Result<PgPool, StartupError> {
         reason: format!("not a valid PostgreSQL URL ({e})"),
     })?;
     let options = options.log_statements(tracing::log::LevelFilter::Debug);
-    tokio::time::timeout(Duration::from_secs(10), pool_options().connect_with(options))
-        .await
-        .map_err(|_| StartupError::Database {
-            url: shown.clone(),
-            reason: "no answer within 10 s".into(),
-        })?
-        .map_err(|e| StartupError::Database {
-            url: shown,
-            reason: e.to_string(),
-        })
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        pool_options().connect_with(options),
+    )
+    .await
+    .map_err(|_| StartupError::Database {
+        url: shown.clone(),
+        reason: "no answer within 10 s".into(),
+    })?
+    .map_err(|e| StartupError::Database {
+        url: shown,
+        reason: e.to_string(),
+    })
 }
 
 async fn connect_embedded(postgres: &EmbeddedPostgres) -> Result<PgPool, StartupError> {
