@@ -59,7 +59,7 @@ impl Config {
     /// Parses the process arguments. `--help` and `--version` print and exit 0; a bad flag or
     /// value prints one line naming it and exits 2.
     pub fn from_args() -> Result<Self, ExitCode> {
-        Self::try_parse().map_err(|error| {
+        Self::try_parse().map(Self::normalised).map_err(|error| {
             use clap::error::ErrorKind;
             match error.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -72,6 +72,18 @@ impl Config {
                 }
             }
         })
+    }
+
+    /// An empty `DATABASE_URL=` means "none", as it does for most tools.
+    pub fn normalised(mut self) -> Self {
+        if self
+            .database_url
+            .as_deref()
+            .is_some_and(|url| url.trim().is_empty())
+        {
+            self.database_url = None;
+        }
+        self
     }
 
     /// The data directory to use when pipescope runs its own database.
@@ -139,6 +151,13 @@ mod tests {
         let line = first_line(&error);
         assert!(line.contains("--log-level"), "{line}");
         assert!(line.contains("not a log filter"), "{line}");
+    }
+
+    #[test]
+    fn an_empty_database_url_means_none() -> Result<(), clap::Error> {
+        let config = parse(&["--database-url", ""])?.normalised();
+        assert_eq!(config.database_url, None);
+        Ok(())
     }
 
     #[test]

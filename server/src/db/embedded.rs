@@ -155,11 +155,13 @@ impl EmbeddedPostgres {
                     let _ = sqlx::Connection::close(conn).await;
                     return Ok(());
                 }
-                Err(error) if Instant::now() > deadline => return Err(StartupError::Postgres {
-                    message: format!(
+                Err(error) if Instant::now() > deadline => {
+                    return Err(StartupError::Postgres {
+                        message: format!(
                         "PostgreSQL did not accept connections within {READY_TIMEOUT:?}: {error}"
                     ),
-                }),
+                    })
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
             }
         }
