@@ -8,7 +8,7 @@ use leptos::prelude::use_context;
 
 use crate::{
     error::AppError,
-    models::{Health, StoreSummary},
+    models::{Health, Snapshot, StoreSummary},
 };
 
 #[async_trait::async_trait]
@@ -19,6 +19,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Row counts of what the store holds.
     async fn store_summary(&self) -> Result<StoreSummary, AppError>;
+
+    /// The dashboard's state as of one event sequence number.
+    async fn snapshot(&self) -> Result<Snapshot, AppError>;
 }
 
 /// What the server puts into the Leptos context of each request.

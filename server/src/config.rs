@@ -45,6 +45,22 @@ pub struct Config {
           value_parser = parse_log_filter)]
     pub log_level: String,
 
+    /// Events a live-stream client may fall behind before it loses the oldest and is told to
+    /// resync.
+    #[arg(long, env = "PIPESCOPE_SUBSCRIBER_BUFFER", default_value_t = 16_384, value_name = "EVENTS",
+          value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
+    pub subscriber_buffer: u32,
+
+    /// Recent events kept in memory so reconnecting clients resume without touching Postgres.
+    #[arg(long, env = "PIPESCOPE_REPLAY_WINDOW", default_value_t = 65_536, value_name = "EVENTS",
+          value_parser = clap::value_parser!(u32).range(16..=16_777_216))]
+    pub replay_window: u32,
+
+    /// Seconds between rows written to metrics_snapshots.
+    #[arg(long, env = "PIPESCOPE_METRICS_SNAPSHOT_SECS", default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub metrics_snapshot_secs: u32,
+
     /// Folder with the built browser bundle (written by cargo-leptos).
     #[arg(
         long,
@@ -84,6 +100,16 @@ impl Config {
             self.database_url = None;
         }
         self
+    }
+
+    /// The live backbone's settings.
+    pub fn backbone(&self) -> crate::state::BackboneSettings {
+        let mut settings = crate::state::BackboneSettings::default();
+        settings.bus.subscriber_buffer = self.subscriber_buffer as usize;
+        settings.bus.replay_window = self.replay_window as usize;
+        settings.metrics_snapshot_every =
+            std::time::Duration::from_secs(u64::from(self.metrics_snapshot_secs));
+        settings
     }
 
     /// The data directory to use when pipescope runs its own database.

@@ -1,10 +1,12 @@
 //! The pipescope server: configuration, the Postgres store, HTTP routes and the Leptos app.
 //! [`app`] builds the router (tests drive it directly); [`run`] is the whole process.
 
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod state;
 pub mod telemetry;
 
@@ -21,6 +23,8 @@ pub fn app(state: AppState) -> Router {
     let backend = state::shared_backend(&state);
     Router::new()
         .merge(http::health::router())
+        .merge(http::events::router())
+        .merge(http::ingest::router())
         .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
@@ -61,7 +65,13 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
 
     let mut options = leptos_options(&config);
     options.site_addr = local_addr;
-    let state = AppState::new(options, database.pool.clone(), database.mode);
+    let state = AppState::start(
+        options,
+        database.pool.clone(),
+        database.mode,
+        config.backbone(),
+    )
+    .await;
 
     tracing::info!(
         "pipescope {} listening on http://{local_addr} (database: {})",
@@ -71,9 +81,16 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
             app::models::DatabaseMode::External => "DATABASE_URL".to_string(),
         }
     );
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+    let stopping = state.shutdown.clone();
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Ends the open event streams, which would otherwise hold the shutdown forever.
+            stopping.send_replace(true);
+        })
         .await;
+    // Everything published is delivered and written before the database goes away.
+    state.shut_down().await;
     database.close().await;
     tracing::info!("pipescope stopped");
     served.map_err(StartupError::Serve)

@@ -1,23 +1,18 @@
 //! The router driven directly (no socket), against a fresh migrated database per test.
 
+mod common;
+
 use app::models::{DatabaseMode, Health, HealthStatus};
 use axum::{
     body::{to_bytes, Body},
     http::{Request, StatusCode},
     Router,
 };
-use server::{config::Config, state::AppState};
 use sqlx::PgPool;
 use tower::ServiceExt;
 
-fn router(pool: PgPool) -> Router {
-    let config = <Config as clap::Parser>::parse_from(["pipescope"]);
-    let state = AppState::new(
-        server::leptos_options(&config),
-        pool,
-        DatabaseMode::External,
-    );
-    server::app(state)
+async fn router(pool: PgPool) -> Router {
+    server::app(common::state(pool, Default::default()).await)
 }
 
 async fn get(router: Router, uri: &str) -> (StatusCode, String) {
@@ -37,7 +32,7 @@ async fn get(router: Router, uri: &str) -> (StatusCode, String) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn healthz_reports_a_reachable_database(pool: PgPool) {
-    let (status, body) = get(router(pool), "/healthz").await;
+    let (status, body) = get(router(pool).await, "/healthz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let health: Health = serde_json::from_str(&body).expect("health JSON");
     assert_eq!(health.status, HealthStatus::Ok);
@@ -63,14 +58,14 @@ async fn healthz_counts_running_executions(pool: PgPool) {
         .await
         .expect("insert");
     }
-    let (_, body) = get(router(pool), "/healthz").await;
+    let (_, body) = get(router(pool).await, "/healthz").await;
     let health: Health = serde_json::from_str(&body).expect("health JSON");
     assert_eq!(health.running_executions, 2);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn healthz_is_503_with_the_reason_when_the_database_is_gone(pool: PgPool) {
-    let router = router(pool.clone());
+    let router = router(pool.clone()).await;
     pool.close().await;
     let (status, body) = get(router, "/healthz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -86,7 +81,7 @@ async fn the_dashboard_is_server_rendered_complete(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("insert");
-    let (status, html) = get(router(pool), "/").await;
+    let (status, html) = get(router(pool).await, "/").await;
     assert_eq!(status, StatusCode::OK);
     // The first paint already holds the data: no loading placeholders to swap in later.
     assert!(html.contains(r#"data-testid="store-summary""#), "{html}");
@@ -107,7 +102,7 @@ async fn the_dashboard_is_server_rendered_complete(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_unknown_page_is_a_404_with_a_way_back(pool: PgPool) {
-    let (status, html) = get(router(pool), "/no/such/page").await;
+    let (status, html) = get(router(pool).await, "/no/such/page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Back to the dashboard"));
 }

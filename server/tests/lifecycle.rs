@@ -204,3 +204,43 @@ fn a_port_in_use_is_reported() {
         .expect("runs");
     assert_clear_failure(output, 1, &["already in use", "--listen"]);
 }
+
+/// Killing pipescope outright (no shutdown at all) loses nothing an ingest request was told
+/// is stored, and its PostgreSQL goes down with it so the next start is clean.
+#[tokio::test]
+async fn a_killed_pipescope_keeps_every_acknowledged_event_and_restarts_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut first = start(dir.path(), port);
+    wait_healthy(port).await;
+
+    let execution = "22222222-2222-2222-2222-222222222222";
+    let now = chrono::Utc::now();
+    let batch = serde_json::json!([
+        {"event": "pipeline:started", "data": {"execution_id": execution, "pipeline": "p", "started_at": now}},
+        {"event": "log:entry", "data": {"level": "info", "message": "working", "timestamp": now,
+            "context": {"execution_id": execution}}},
+        {"event": "pipeline:completed", "data": {"execution_id": execution, "results": {"ok": true},
+            "totals": {"tokens": 3, "cost_usd": 0.0, "duration_ms": 9}}}
+    ]);
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/ingest/events"))
+        .json(&batch)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(response.status(), 200);
+
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+
+    let second = start(dir.path(), port);
+    wait_healthy(port).await;
+    let rows = psql(
+        dir.path(),
+        &format!("SELECT status || ':' || (SELECT count(*) FROM log_entries)::text FROM pipeline_executions WHERE id = '{execution}'"),
+    )
+    .await;
+    assert_eq!(rows, ["completed:1"]);
+    assert!(interrupt_and_wait(second).success());
+}

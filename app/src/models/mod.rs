@@ -1,5 +1,9 @@
 //! Wire types: defined once, serialised by the server, deserialised by the browser.
 
+pub mod events;
 mod health;
+mod snapshot;
 
+pub use events::{Event, EventBody};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
+pub use snapshot::{LogLine, RunSummary, Snapshot, StoreTotals};

@@ -58,6 +58,8 @@ impl EmbeddedPostgres {
             init_cluster(&bin, &pgdata, &owner).await?;
         }
 
+        stop_orphan(&pgdata).await;
+
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -318,6 +320,48 @@ fn find_bin_dir(explicit: Option<&Path>) -> Result<PathBuf, StartupError> {
                       DATABASE_URL to use an existing server"
                     .into(),
         })
+}
+
+/// A PostgreSQL left running on this data directory by a pipescope that was killed outright
+/// (the kernel asks it to stop, but it may still be shutting down): wait for it, and stop it if
+/// it lingers. One whose parent is a live pipescope belongs to another instance and is left alone
+/// (starting then fails with a message saying so).
+async fn stop_orphan(pgdata: &Path) {
+    let Some(pid) = fs::read_to_string(pgdata.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let alive = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
+    let parent = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<i32>()
+                .ok()
+        });
+    let Some(parent) = parent else {
+        return; // not running: PostgreSQL removes a stale pid file itself
+    };
+    let parent_name = fs::read_to_string(format!("/proc/{parent}/comm")).unwrap_or_default();
+    if parent_name.trim() == "pipescope" {
+        return;
+    }
+    tracing::warn!("stopping PostgreSQL {pid} left running by a pipescope that did not shut down");
+    let started = Instant::now();
+    let mut signalled = false;
+    while alive(pid) && started.elapsed() < STOP_TIMEOUT {
+        // The parent-death signal has usually started its shutdown already; give it a moment.
+        if !signalled && started.elapsed() > Duration::from_secs(2) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+            signalled = true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Ask the kernel to stop PostgreSQL if pipescope dies without stopping it (SIGKILL, a crash),

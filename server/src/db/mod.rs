@@ -2,7 +2,9 @@
 //! start-up.
 
 pub mod embedded;
+pub mod events;
 pub mod queries;
+pub mod writer;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use app::models::StoreSummary;
+use app::models::{LogLine, RunSummary, Snapshot, StoreSummary, StoreTotals};
 use sqlx::PgPool;
 
 /// What one round trip to the database tells about it.
@@ -45,5 +45,129 @@ pub async fn store_summary(pool: &PgPool) -> Result<StoreSummary, sqlx::Error> {
         steps,
         pipelines,
         log_entries,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: uuid::Uuid,
+    pipeline_name: String,
+    status: String,
+    source: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    current_step: Option<String>,
+    steps_started: i64,
+    steps_completed: i64,
+    total_tokens: i64,
+    cost_usd: f64,
+    error: Option<String>,
+}
+
+impl From<RunRow> for RunSummary {
+    fn from(r: RunRow) -> Self {
+        RunSummary {
+            id: r.id,
+            pipeline: r.pipeline_name,
+            status: r.status,
+            source: r.source,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+            current_step: r.current_step,
+            steps_started: r.steps_started,
+            steps_completed: r.steps_completed,
+            total_tokens: r.total_tokens,
+            cost_usd: r.cost_usd,
+            error: r.error,
+        }
+    }
+}
+
+const RUN_COLUMNS: &str = "
+    e.id, e.pipeline_name, e.status, e.source, e.started_at, e.completed_at,
+    (SELECT s.step_name FROM step_executions s
+      WHERE s.execution_id = e.id AND s.status = 'running'
+      ORDER BY s.started_at DESC LIMIT 1) AS current_step,
+    (SELECT count(*) FROM step_executions s WHERE s.execution_id = e.id) AS steps_started,
+    (SELECT count(*) FROM step_executions s
+      WHERE s.execution_id = e.id AND s.status = 'completed') AS steps_completed,
+    GREATEST(e.total_tokens,
+             (SELECT COALESCE(sum(s.total_tokens), 0) FROM step_executions s
+               WHERE s.execution_id = e.id))::int8 AS total_tokens,
+    GREATEST(e.cost_usd,
+             (SELECT COALESCE(sum(s.cost_usd), 0) FROM step_executions s
+               WHERE s.execution_id = e.id))::float8 AS cost_usd,
+    e.error";
+
+/// Read in one REPEATABLE READ transaction: the writer commits events and their effects
+/// together, so `seq` (the highest stored event) matches the rows exactly.
+pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let seq: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    let active: Vec<RunRow> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM pipeline_executions e
+         WHERE e.status IN ('pending', 'running', 'paused')
+         ORDER BY e.started_at DESC LIMIT 500"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    let recent: Vec<RunRow> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM pipeline_executions e
+         WHERE e.status NOT IN ('pending', 'running', 'paused')
+         ORDER BY e.started_at DESC LIMIT 20"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    let (executions, running, tokens, cost_usd): (i64, i64, i64, f64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM pipeline_executions),
+                (SELECT count(*) FROM pipeline_executions WHERE status = 'running'),
+                (SELECT COALESCE(sum(total_tokens), 0)::int8 FROM step_executions),
+                (SELECT COALESCE(sum(cost_usd), 0)::float8 FROM step_executions)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut logs: Vec<LogLine> = sqlx::query_as::<
+        _,
+        (
+            String,
+            String,
+            chrono::DateTime<chrono::Utc>,
+            Option<uuid::Uuid>,
+            Option<String>,
+        ),
+    >(
+        "SELECT level, message, logged_at, execution_id, step_name FROM log_entries
+         ORDER BY logged_at DESC, id DESC LIMIT 50",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(level, message, logged_at, execution_id, step)| LogLine {
+        level,
+        message,
+        logged_at,
+        execution_id,
+        step,
+    })
+    .collect();
+    logs.reverse();
+    tx.commit().await?;
+    Ok(Snapshot {
+        seq,
+        taken_at: chrono::Utc::now(),
+        active: active.into_iter().map(Into::into).collect(),
+        recent: recent.into_iter().map(Into::into).collect(),
+        totals: StoreTotals {
+            executions,
+            running,
+            tokens,
+            cost_usd,
+        },
+        logs,
     })
 }

@@ -1,3 +1,6 @@
 //! HTTP routes outside the Leptos pages, one module per area, merged in [`crate::app`].
 
+pub mod error;
+pub mod events;
 pub mod health;
+pub mod ingest;

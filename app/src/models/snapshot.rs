@@ -1,0 +1,55 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Everything the dashboard shows, as of one point of the event stream: the first paint, and
+/// what a client reloads after `bus:resync`. Subscribing with `seq` as Last-Event-ID continues
+/// exactly from here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The last event reflected in this snapshot (`None` before the first event).
+    pub seq: Option<i64>,
+    pub taken_at: DateTime<Utc>,
+    /// Pending, running and paused executions, newest first.
+    pub active: Vec<RunSummary>,
+    /// The most recently started finished executions, newest first.
+    pub recent: Vec<RunSummary>,
+    pub totals: StoreTotals,
+    /// The latest log lines, oldest first.
+    pub logs: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: Uuid,
+    pub pipeline: String,
+    pub status: String,
+    /// `engine` (run here) or `ingest` (reported by another program).
+    pub source: String,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The step running now, if any.
+    pub current_step: Option<String>,
+    pub steps_started: i64,
+    pub steps_completed: i64,
+    pub total_tokens: i64,
+    pub cost_usd: f64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreTotals {
+    pub executions: i64,
+    pub running: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+    pub logged_at: DateTime<Utc>,
+    pub execution_id: Option<Uuid>,
+    pub step: Option<String>,
+}

@@ -1,0 +1,80 @@
+//! Reads of the `events` table: resumes beyond the in-memory window, the relay between
+//! instances, and the ingest API's checks.
+
+use app::models::{Event, EventBody};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+type Row = (i64, DateTime<Utc>, serde_json::Value);
+
+fn event_from_row((seq, at, payload): Row) -> Option<Event> {
+    match serde_json::from_value::<EventBody>(payload) {
+        Ok(body) => Some(Event { seq, at, body }),
+        Err(error) => {
+            tracing::warn!("skipping stored event {seq}: {error}");
+            None
+        }
+    }
+}
+
+/// Persisted events with `after < seq < before`, oldest first, at most `limit`.
+pub async fn read_after(
+    pool: &PgPool,
+    after: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT seq, at, payload FROM events
+         WHERE seq > $1 AND ($2::int8 IS NULL OR seq < $2)
+         ORDER BY seq LIMIT $3",
+    )
+    .bind(after)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(event_from_row).collect())
+}
+
+/// One instance's events of one flushed batch.
+pub async fn read_range(
+    pool: &PgPool,
+    origin: Uuid,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT seq, at, payload FROM events
+         WHERE origin = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+    )
+    .bind(origin)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(event_from_row).collect())
+}
+
+/// Which of `ids` were already stored (ingest idempotency).
+pub async fn stored_client_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("SELECT client_id FROM events WHERE client_id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// Which of `ids` are executions the store knows.
+pub async fn known_executions(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("SELECT id FROM pipeline_executions WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}

@@ -1,0 +1,56 @@
+//! The JSON error every API route answers with: what is wrong, and for batch input, where.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub error: String,
+    /// Index of the offending element of a batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// Path of the offending field inside that element, e.g. `data.step`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: error.into(),
+            index: None,
+            path: None,
+        }
+    }
+
+    pub fn bad_request(error: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error)
+    }
+
+    pub fn at(mut self, index: usize) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// For failures that are ours, not the caller's: logged in full, shown in general terms.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!("{context}: {error}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{context}; try again shortly"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}

@@ -1,0 +1,201 @@
+//! `GET /api/events`: the live event stream (Server-Sent Events).
+//!
+//! `id:` is the event's sequence number, `event:` its name, `data:` the event as JSON.
+//! Query: `execution=<id>` (and `step=<name>`) to follow one execution or step. A reconnecting
+//! client sends `Last-Event-ID` (browsers do it themselves; `?last_event_id=` works too) and gets
+//! exactly what it missed, from memory or Postgres, or a `bus:resync` when that is impossible.
+//! `bus:heartbeat` and `bus:resync` carry no `id:`, so they never move a client's position.
+
+use std::{convert::Infallible, time::Duration};
+
+use app::models::{
+    events::{Heartbeat, Resync},
+    Event, EventBody,
+};
+use axum::{
+    extract::{Query, State},
+    http::{header, HeaderMap, HeaderValue},
+    response::{
+        sse::{self, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    routing::get,
+    Json, Router,
+};
+use chrono::Utc;
+use futures::Stream;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::{
+    bus::{Filter, Next, Replay},
+    db,
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/events", get(stream))
+        .route("/api/bus/stats", get(stats))
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    execution: Option<String>,
+    step: Option<String>,
+    last_event_id: Option<String>,
+}
+
+async fn stats(State(state): State<AppState>) -> Json<crate::bus::BusStats> {
+    Json(state.bus.stats())
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    let filter = parse_filter(&query)?;
+    let header_id = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_string());
+    let after = match header_id.or(query.last_event_id) {
+        Some(id) if !id.trim().is_empty() => Some(id.trim().parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "Last-Event-ID must be the sequence number of an event (an integer), got {id:?}"
+            ))
+        })?),
+        _ => None,
+    };
+
+    let live = state.live;
+    let events = events(state, filter, after);
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(live.keep_alive))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style proxies not to buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+fn parse_filter(query: &StreamQuery) -> Result<Filter, ApiError> {
+    let execution = match query.execution.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(id) => Some(id.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "execution must be an execution id (a UUID), got {id:?}"
+            ))
+        })?),
+    };
+    let step = query.step.clone().filter(|s| !s.trim().is_empty());
+    if step.is_some() && execution.is_none() {
+        return Err(ApiError::bad_request(
+            "step needs execution: steps are named per execution, add execution=<id>",
+        ));
+    }
+    Ok(Filter { execution, step })
+}
+
+fn events(
+    state: AppState,
+    filter: Filter,
+    after: Option<i64>,
+) -> impl Stream<Item = Result<sse::Event, Infallible>> {
+    let (mut subscription, replay) = state.bus.subscribe(filter.clone(), after);
+    let mut shutdown = state.shutdown.subscribe();
+    let live = state.live;
+    async_stream::stream! {
+        match replay {
+            Replay::Nothing => {}
+            Replay::Window(events) => {
+                for event in events {
+                    yield Ok(numbered(&event));
+                }
+            }
+            Replay::Store { after, before, then } => {
+                match db::events::read_after(&state.pool, after, before, live.replay_limit + 1).await {
+                    Ok(stored) if stored.len() as i64 <= live.replay_limit => {
+                        for event in stored.iter().filter(|e| filter.matches(e)) {
+                            yield Ok(numbered(event));
+                        }
+                        for event in then {
+                            yield Ok(numbered(&event));
+                        }
+                    }
+                    Ok(_) => yield Ok(resync("too far behind to replay", None)),
+                    Err(error) => {
+                        tracing::warn!("cannot replay from the store: {error}");
+                        yield Ok(resync("the store could not be read to replay", None));
+                    }
+                }
+            }
+            Replay::Gap => yield Ok(resync("events since Last-Event-ID are no longer available", None)),
+        }
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + live.heartbeat, live.heartbeat);
+        loop {
+            tokio::select! {
+                next = subscription.next() => match next {
+                    Next::Event(event) => yield Ok(numbered(&event)),
+                    Next::Lagged(lost) => yield Ok(resync("this connection fell behind", Some(lost))),
+                    Next::Closed => break,
+                },
+                _ = heartbeat.tick() => yield Ok(unnumbered(&EventBody::BusHeartbeat(Heartbeat {
+                    interval_ms: live.heartbeat.as_millis() as u64,
+                }))),
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+}
+
+fn numbered(event: &Event) -> sse::Event {
+    sse::Event::default()
+        .id(event.seq.to_string())
+        .event(event.name())
+        .data(serde_json::to_string(event).unwrap_or_default())
+}
+
+/// Bus signals: not part of the numbered stream.
+fn unnumbered(body: &EventBody) -> sse::Event {
+    #[derive(serde::Serialize)]
+    struct Unnumbered<'a> {
+        at: chrono::DateTime<Utc>,
+        #[serde(flatten)]
+        body: &'a EventBody,
+    }
+    sse::Event::default().event(body.name()).data(
+        serde_json::to_string(&Unnumbered {
+            at: Utc::now(),
+            body,
+        })
+        .unwrap_or_default(),
+    )
+}
+
+fn resync(reason: &str, dropped: Option<u64>) -> sse::Event {
+    unnumbered(&EventBody::BusResync(Resync {
+        reason: reason.to_string(),
+        dropped,
+    }))
+}
+
+/// Stream timings and replay bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    pub heartbeat: Duration,
+    pub keep_alive: Duration,
+    /// Most events replayed from Postgres before a client is told to resync instead.
+    pub replay_limit: i64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(15),
+            replay_limit: 100_000,
+        }
+    }
+}

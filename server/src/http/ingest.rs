@@ -1,0 +1,279 @@
+//! `POST /api/ingest/events`: pipelines running elsewhere report their events here.
+//!
+//! Body: a JSON array of events in the bus's schema, each optionally with a client `id` (makes
+//! retries safe) and `at` (when it happened; default: now):
+//! `[{"id": "run-7/1", "event": "pipeline:started", "data": {…}}, …]`
+//!
+//! A batch is all-or-nothing: every event is validated first, and one bad event rejects the
+//! batch with its index, publishing nothing. A valid batch is answered once it is in Postgres.
+
+use std::collections::HashSet;
+
+use app::models::EventBody;
+use axum::{body::Body, extract::State, http::StatusCode, routing::post, Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::{
+    bus::{PublishError, Submission},
+    db::{self, writer::Origin},
+    state::AppState,
+};
+
+/// Larger bodies are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 10_000;
+/// Longest client event id.
+const MAX_ID_LEN: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/ingest/events", post(ingest))
+}
+
+#[derive(Debug, Deserialize)]
+struct IngestEvent {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    body: EventBody,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct IngestReceipt {
+    /// Events published and stored.
+    pub accepted: usize,
+    /// Events skipped because an event with the same `id` was stored before.
+    pub duplicates: usize,
+    /// Sequence numbers given to the accepted events, in order.
+    pub seqs: Vec<i64>,
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Json<IngestReceipt>, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {} MiB; send the events in smaller batches",
+                    MAX_BODY_BYTES >> 20
+                ),
+            )
+        })?;
+    let events = parse(&bytes)?;
+    check_references(&state, &events).await?;
+
+    // Idempotency: skip ids already stored, and ids another request is storing right now.
+    let ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
+    let stored: HashSet<String> = db::events::stored_client_ids(&state.pool, &ids)
+        .await
+        .map_err(|e| ApiError::internal("the store could not be read", e))?
+        .into_iter()
+        .collect();
+    let claim = state
+        .ingest_claims
+        .claim(ids.iter().filter(|id| !stored.contains(*id)));
+
+    let mut duplicates = 0;
+    let mut acks = Vec::with_capacity(events.len());
+    for event in events {
+        if let Some(id) = &event.id {
+            if !claim.owns(id) {
+                duplicates += 1;
+                continue;
+            }
+        }
+        let (ack, done) = oneshot::channel();
+        state.bus.submit(Submission {
+            body: event.body,
+            at: event.at.unwrap_or_else(Utc::now),
+            origin: Origin::Ingest,
+            client_id: event.id,
+            ack: Some(ack),
+        });
+        acks.push(done);
+    }
+    let mut seqs = Vec::with_capacity(acks.len());
+    for done in acks {
+        match done.await.unwrap_or(Err(PublishError::Closed)) {
+            Ok(seq) => seqs.push(seq),
+            Err(error) => return Err(ApiError::internal("the events could not be stored", error)),
+        }
+    }
+    drop(claim);
+    Ok(Json(IngestReceipt {
+        accepted: seqs.len(),
+        duplicates,
+        seqs,
+    }))
+}
+
+/// Every failure names the problem and, past the outer array, the index of the bad event.
+fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        let what = if e.is_data() {
+            "the body must be a JSON array of events".to_string()
+        } else {
+            format!("malformed JSON: {e}")
+        };
+        ApiError::bad_request(what)
+    })?;
+    if items.is_empty() {
+        return Err(ApiError::bad_request(
+            "the batch is empty; send at least one event",
+        ));
+    }
+    if items.len() > MAX_EVENTS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} events in one batch; at most {MAX_EVENTS} are accepted",
+                items.len()
+            ),
+        ));
+    }
+    let mut seen_ids = HashSet::new();
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let invalid = |message: String| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).at(index)
+            };
+            let name = item
+                .get("event")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned);
+            let event: IngestEvent = serde_path_to_error::deserialize(item).map_err(|e| {
+                let path = e.path().to_string();
+                let mut error = invalid(format!(
+                    "event {index}{}: {}",
+                    name.as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
+                    e.inner()
+                ));
+                if path != "." {
+                    error.path = Some(path);
+                }
+                error
+            })?;
+            if !event.body.is_ingestible() {
+                return Err(invalid(format!(
+                    "event {index}: {} is produced by pipescope itself and cannot be ingested",
+                    event.body.name()
+                )));
+            }
+            if let Some(id) = &event.id {
+                if id.is_empty() || id.len() > MAX_ID_LEN {
+                    return Err(invalid(format!(
+                        "event {index}: id must be 1 to {MAX_ID_LEN} characters"
+                    )));
+                }
+                if !seen_ids.insert(id.clone()) {
+                    return Err(invalid(format!(
+                        "event {index}: id {id:?} appears twice in this batch"
+                    )));
+                }
+            }
+            Ok(event)
+        })
+        .collect()
+}
+
+/// Events about an execution need that execution: started earlier in this batch or known to
+/// the store.
+async fn check_references(state: &AppState, events: &[IngestEvent]) -> Result<(), ApiError> {
+    let mut started: HashSet<Uuid> = HashSet::new();
+    let mut unknown: Vec<(usize, Uuid)> = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        let Some(id) = event.body.scope().execution_id else {
+            continue;
+        };
+        if let EventBody::PipelineStarted(_) = event.body {
+            started.insert(id);
+        } else if !started.contains(&id) {
+            unknown.push((index, id));
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = unknown.iter().map(|(_, id)| *id).collect();
+    let known: HashSet<Uuid> = db::events::known_executions(&state.pool, &ids)
+        .await
+        .map_err(|e| ApiError::internal("the store could not be read", e))?
+        .into_iter()
+        .collect();
+    match unknown.into_iter().find(|(_, id)| !known.contains(id)) {
+        None => Ok(()),
+        Some((index, id)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "event {index}: execution {id} is unknown; send its pipeline:started first (in this batch or an earlier one)"
+            ),
+        )
+        .at(index)),
+    }
+}
+
+/// Client ids being stored by in-flight requests, so two concurrent retries of one batch do not
+/// both publish it.
+#[derive(Clone, Default)]
+pub struct IngestClaims(std::sync::Arc<std::sync::Mutex<HashSet<String>>>);
+
+/// The ids one request claimed; released when dropped (by then they are in Postgres).
+pub struct Claim {
+    owned: HashSet<String>,
+    claims: IngestClaims,
+}
+
+impl IngestClaims {
+    fn claim<'a>(&self, ids: impl Iterator<Item = &'a String>) -> Claim {
+        let mut taken = self.lock();
+        let owned = ids
+            .filter(|id| taken.insert((*id).clone()))
+            .cloned()
+            .collect();
+        Claim {
+            owned,
+            claims: self.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Claim {
+    fn owns(&self, id: &str) -> bool {
+        self.owned.contains(id)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut taken = self.claims.lock();
+        for id in &self.owned {
+            taken.remove(id);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Shared by the integration tests: a real pipescope router on a real socket, and a real SSE
+//! client.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use app::models::{DatabaseMode, Event};
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use server::{
+    config::Config,
+    state::{AppState, BackboneSettings},
+};
+use sqlx::PgPool;
+
+pub async fn state(pool: PgPool, settings: BackboneSettings) -> AppState {
+    let config = <Config as clap::Parser>::parse_from(["pipescope"]);
+    AppState::start(
+        server::leptos_options(&config),
+        pool,
+        DatabaseMode::External,
+        settings,
+    )
+    .await
+}
+
+/// Serves `state` on a free loopback port until the test ends.
+pub async fn serve(state: AppState) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = server::app(state);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// One frame of the SSE stream as the wire carried it.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
+impl Frame {
+    pub fn seq(&self) -> i64 {
+        self.id.parse().expect("numbered frame")
+    }
+
+    pub fn decode(&self) -> Event {
+        serde_json::from_str(&self.data).expect("event JSON")
+    }
+}
+
+pub struct SseClient {
+    pub stream: std::pin::Pin<Box<dyn Stream<Item = Frame> + Send>>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+pub async fn connect(addr: SocketAddr, query: &str, last_event_id: Option<i64>) -> SseClient {
+    let mut request = reqwest::Client::new().get(format!("http://{addr}/api/events{query}"));
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id.to_string());
+    }
+    let response = request.send().await.expect("connect");
+    assert!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    let headers = response.headers().clone();
+    let stream = response.bytes_stream().eventsource().map(|e| {
+        let e = e.expect("well-formed SSE");
+        Frame {
+            id: e.id,
+            event: e.event,
+            data: e.data,
+        }
+    });
+    SseClient {
+        stream: Box::pin(stream),
+        headers,
+    }
+}
+
+impl SseClient {
+    /// The next frame that is not a heartbeat or metrics update.
+    pub async fn next(&mut self) -> Frame {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("stream open");
+            if frame.event != "bus:heartbeat" && frame.event != "metrics:updated" {
+                return frame;
+            }
+        }
+    }
+
+    pub async fn take(&mut self, n: usize) -> Vec<Frame> {
+        let mut frames = Vec::with_capacity(n);
+        for _ in 0..n {
+            frames.push(self.next().await);
+        }
+        frames
+    }
+
+    /// Asserts nothing but heartbeats/metrics arrive for `wait`.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return,
+                Ok(Some(frame))
+                    if frame.event == "bus:heartbeat" || frame.event == "metrics:updated" => {}
+                Ok(other) => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+}
+
+pub async fn ingest(addr: SocketAddr, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/ingest/events"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("ingest");
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// A log line event for ingest, with a client id.
+pub fn log_event(id: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "event": "log:entry",
+        "data": {"level": "info", "message": message, "timestamp": chrono::Utc::now()}
+    })
+}
