@@ -31,6 +31,34 @@ use uuid::Uuid;
 
 use crate::db::writer::{EventWriter, Origin};
 
+/// An event as the bus hands it out: numbered, and serialised once for every subscriber
+/// (with a thousand SSE clients, serialising per client would dominate the bus's CPU time).
+#[derive(Debug)]
+pub struct Delivered {
+    event: Event,
+    json: String,
+}
+
+impl Delivered {
+    pub fn new(event: Event) -> Self {
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        Self { event, json }
+    }
+
+    /// The event as JSON, exactly as sent on the wire.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+}
+
+impl std::ops::Deref for Delivered {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
 /// Sizes of the bus's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct BusLimits {
@@ -88,14 +116,14 @@ pub enum Replay {
     /// Nothing: a new subscriber, or one that has seen everything.
     Nothing,
     /// Everything it missed is still in memory.
-    Window(Vec<Arc<Event>>),
+    Window(Vec<Arc<Delivered>>),
     /// It is older than the window: persisted events with `after < seq < before` come from
     /// Postgres, then `then` from memory. `None` when the gap cannot be filled (some of it was
     /// never flushed): the subscriber must resync.
     Store {
         after: i64,
         before: Option<i64>,
-        then: Vec<Arc<Event>>,
+        then: Vec<Arc<Delivered>>,
     },
     /// Part of what it missed is gone for good.
     Gap,
@@ -123,8 +151,8 @@ pub struct EventBus {
 struct Inner {
     instance: Uuid,
     limits: BusLimits,
-    live: broadcast::Sender<Arc<Event>>,
-    window: Mutex<VecDeque<Arc<Event>>>,
+    live: broadcast::Sender<Arc<Delivered>>,
+    window: Mutex<VecDeque<Arc<Delivered>>>,
     submit: mpsc::UnboundedSender<Command>,
     writer: EventWriter,
     published: AtomicU64,
@@ -236,7 +264,7 @@ impl EventBus {
     /// Hands a numbered event to the window and to every subscriber. The window lock is held
     /// while sending so that [`EventBus::subscribe`] sees each event either in its replay or
     /// live, never both and never neither.
-    pub(crate) fn deliver(&self, event: Arc<Event>) {
+    pub(crate) fn deliver(&self, event: Arc<Delivered>) {
         let mut window = self.window();
         if window.len() >= self.inner.limits.replay_window {
             window.pop_front();
@@ -247,7 +275,7 @@ impl EventBus {
     }
 
     /// Delivers an event another instance published (already numbered and persisted there).
-    pub(crate) fn deliver_relayed(&self, event: Arc<Event>) {
+    pub(crate) fn deliver_relayed(&self, event: Arc<Delivered>) {
         self.deliver(event);
         self.inner.relayed.fetch_add(1, Ordering::Relaxed);
     }
@@ -271,8 +299,13 @@ impl EventBus {
         (subscription, replay)
     }
 
-    fn plan_replay(&self, window: &VecDeque<Arc<Event>>, filter: &Filter, after: i64) -> Replay {
-        let matching = |events: &mut dyn Iterator<Item = &Arc<Event>>| -> Vec<Arc<Event>> {
+    fn plan_replay(
+        &self,
+        window: &VecDeque<Arc<Delivered>>,
+        filter: &Filter,
+        after: i64,
+    ) -> Replay {
+        let matching = |events: &mut dyn Iterator<Item = &Arc<Delivered>>| -> Vec<Arc<Delivered>> {
             events.filter(|e| filter.matches(e)).cloned().collect()
         };
         // In delivery order, which is what this subscriber saw: exact for relayed events too.
@@ -314,7 +347,7 @@ impl EventBus {
         }
     }
 
-    fn window(&self) -> MutexGuard<'_, VecDeque<Arc<Event>>> {
+    fn window(&self) -> MutexGuard<'_, VecDeque<Arc<Delivered>>> {
         // A panic while holding this lock cannot leave the deque inconsistent.
         self.inner
             .window
@@ -326,14 +359,14 @@ impl EventBus {
 /// What [`Subscription::next`] yields.
 #[derive(Debug)]
 pub enum Next {
-    Event(Arc<Event>),
+    Event(Arc<Delivered>),
     /// This many events were lost because the subscriber fell behind.
     Lagged(u64),
     Closed,
 }
 
 pub struct Subscription {
-    receiver: broadcast::Receiver<Arc<Event>>,
+    receiver: broadcast::Receiver<Arc<Delivered>>,
     filter: Filter,
     dropped: u64,
     bus: Arc<Inner>,

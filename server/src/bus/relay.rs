@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sqlx::{postgres::PgListener, PgPool};
 use uuid::Uuid;
 
-use super::EventBus;
+use super::{Delivered, EventBus};
 use crate::db::{events::read_range, writer::NOTIFY_CHANNEL};
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +23,9 @@ struct Announcement {
 pub async fn run(bus: EventBus, pool: PgPool) {
     loop {
         if let Err(error) = listen(&bus, &pool).await {
+            if pool.is_closed() {
+                return; // shutting down
+            }
             tracing::warn!("event relay interrupted ({error}); reconnecting");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -45,7 +48,7 @@ async fn listen(bus: &EventBus, pool: &PgPool) -> Result<(), sqlx::Error> {
             continue;
         }
         for event in read_range(pool, batch.origin, batch.from, batch.to).await? {
-            bus.deliver_relayed(Arc::new(event));
+            bus.deliver_relayed(Arc::new(Delivered::new(event)));
         }
     }
 }

@@ -7,7 +7,7 @@ use app::models::Event;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use super::{Command, EventBus};
+use super::{Command, Delivered, EventBus};
 use crate::db::writer::Record;
 
 /// Most events numbered with one query.
@@ -39,11 +39,11 @@ pub(super) async fn run(
             next_seqs(&pool, submissions.len()).await
         };
         for (submission, seq) in submissions.into_iter().zip(seqs) {
-            let event = Arc::new(Event {
+            let event = Arc::new(Delivered::new(Event {
                 seq,
                 at: submission.at,
                 body: submission.body,
-            });
+            }));
             bus.deliver(event.clone());
             if event.body.is_persisted() {
                 bus.writer().write(Record {

@@ -12,14 +12,14 @@ use std::{
     time::Duration,
 };
 
-use app::models::{Event, EventBody};
+use app::models::EventBody;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::bus::PublishError;
+use crate::bus::{Delivered, PublishError};
 
 /// The NOTIFY channel batches are announced on.
 pub const NOTIFY_CHANNEL: &str = "pipescope_events";
@@ -43,7 +43,7 @@ impl Origin {
 
 /// A numbered event waiting to be written.
 pub struct Record {
-    pub event: Arc<Event>,
+    pub event: Arc<Delivered>,
     pub origin: Origin,
     pub client_id: Option<String>,
     pub ack: Option<oneshot::Sender<Result<i64, PublishError>>>,

@@ -10,13 +10,13 @@ use std::{convert::Infallible, time::Duration};
 
 use app::models::{
     events::{Heartbeat, Resync},
-    Event, EventBody,
+    EventBody,
 };
 use axum::{
     extract::{Query, State},
     http::{header, HeaderMap, HeaderValue},
     response::{
-        sse::{self, KeepAlive, Sse},
+        sse::{self, Sse},
         IntoResponse, Response,
     },
     routing::get,
@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::{
-    bus::{Filter, Next, Replay},
+    bus::{Delivered, Filter, Next, Replay},
     db,
     state::AppState,
 };
@@ -68,11 +68,9 @@ async fn stream(
         _ => None,
     };
 
-    let live = state.live;
-    let events = events(state, filter, after);
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(live.keep_alive))
-        .into_response();
+    // Keep-alive comments come from the stream's own timer: axum's KeepAlive re-arms a timer on
+    // every event, which with a thousand subscribers is a timer-wheel update per delivery.
+    let mut response = Sse::new(events(state, filter, after)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx-style proxies not to buffer the stream.
@@ -115,10 +113,12 @@ fn events(
                 }
             }
             Replay::Store { after, before, then } => {
-                match db::events::read_after(&state.pool, after, before, live.replay_limit + 1).await {
+                // Boxed: kept inline, this rarely used future would enlarge every connection's
+                // state for its whole life.
+                match Box::pin(db::events::read_after(&state.pool, after, before, live.replay_limit + 1)).await {
                     Ok(stored) if stored.len() as i64 <= live.replay_limit => {
-                        for event in stored.iter().filter(|e| filter.matches(e)) {
-                            yield Ok(numbered(event));
+                        for event in stored.into_iter().filter(|e| filter.matches(e)) {
+                            yield Ok(numbered(&Delivered::new(event)));
                         }
                         for event in then {
                             yield Ok(numbered(&event));
@@ -133,7 +133,9 @@ fn events(
             }
             Replay::Gap => yield Ok(resync("events since Last-Event-ID are no longer available", None)),
         }
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + live.heartbeat, live.heartbeat);
+        let start = tokio::time::Instant::now();
+        let mut heartbeat = tokio::time::interval_at(start + live.heartbeat, live.heartbeat);
+        let mut keep_alive = tokio::time::interval_at(start + live.keep_alive, live.keep_alive);
         loop {
             tokio::select! {
                 next = subscription.next() => match next {
@@ -144,17 +146,18 @@ fn events(
                 _ = heartbeat.tick() => yield Ok(unnumbered(&EventBody::BusHeartbeat(Heartbeat {
                     interval_ms: live.heartbeat.as_millis() as u64,
                 }))),
+                _ = keep_alive.tick() => yield Ok(sse::Event::default().comment("")),
                 _ = shutdown.changed() => break,
             }
         }
     }
 }
 
-fn numbered(event: &Event) -> sse::Event {
+fn numbered(event: &Delivered) -> sse::Event {
     sse::Event::default()
         .id(event.seq.to_string())
         .event(event.name())
-        .data(serde_json::to_string(event).unwrap_or_default())
+        .data(event.json())
 }
 
 /// Bus signals: not part of the numbered stream.

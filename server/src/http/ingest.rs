@@ -125,7 +125,9 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
             e.valid_up_to()
         ))
     })?;
-    let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+    // Split into raw elements first (no intermediate tree), then decode each on its own so an
+    // error names its index.
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).map_err(|e| {
         let what = if e.is_data() {
             "the body must be a JSON array of events".to_string()
         } else {
@@ -155,24 +157,26 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
             let invalid = |message: String| {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).at(index)
             };
-            let name = item
-                .get("event")
-                .and_then(|n| n.as_str())
-                .map(str::to_owned);
-            let event: IngestEvent = serde_path_to_error::deserialize(item).map_err(|e| {
-                let path = e.path().to_string();
-                let mut error = invalid(format!(
-                    "event {index}{}: {}",
-                    name.as_deref()
-                        .map(|n| format!(" ({n})"))
-                        .unwrap_or_default(),
-                    e.inner()
-                ));
-                if path != "." {
-                    error.path = Some(path);
-                }
-                error
-            })?;
+            let mut decoder = serde_json::Deserializer::from_str(item.get());
+            let event: IngestEvent =
+                serde_path_to_error::deserialize(&mut decoder).map_err(|e| {
+                    // Only on failure: the event's name, for the message.
+                    let name = serde_json::from_str::<serde_json::Value>(item.get())
+                        .ok()
+                        .and_then(|v| v.get("event")?.as_str().map(str::to_owned));
+                    let path = e.path().to_string();
+                    let mut error = invalid(format!(
+                        "event {index}{}: {}",
+                        name.as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default(),
+                        e.inner()
+                    ));
+                    if path != "." {
+                        error.path = Some(path);
+                    }
+                    error
+                })?;
             if !event.body.is_ingestible() {
                 return Err(invalid(format!(
                     "event {index}: {} is produced by pipescope itself and cannot be ingested",
