@@ -169,13 +169,7 @@ async fn fanout(server: &Server, clients: usize, seconds: u64) -> Result<(), Err
         tasks.push(tokio::spawn(async move {
             let (mut local, mut pending, mut buf) =
                 (Vec::new(), Vec::<u8>::new(), vec![0u8; 64 * 1024]);
-            'read: loop {
-                let Ok(n) = socket.read(&mut buf).await else {
-                    break;
-                };
-                if n == 0 {
-                    break;
-                }
+            'read: while let Ok(n @ 1..) = socket.read(&mut buf).await {
                 let now = Utc::now();
                 pending.extend_from_slice(&buf[..n]);
                 while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
