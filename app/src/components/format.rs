@@ -1,5 +1,34 @@
 //! Human-readable numbers and durations, identical on server and browser so hydration matches.
 
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+// Timestamps are formatted by hand: chrono's `format` brings a strftime parser into the WASM
+// bundle for two fixed layouts.
+
+/// `14:03:07.125 UTC`
+pub fn clock_millis(t: &DateTime<Utc>) -> String {
+    format!(
+        "{:02}:{:02}:{:02}.{:03} UTC",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis().min(999)
+    )
+}
+
+/// `2026-11-25 14:03:07 UTC`
+pub fn date_time(t: &DateTime<Utc>) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// `59s`, `4m 05s`, `3h 12m`, `2d 04h`.
 pub fn uptime(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
@@ -51,6 +80,15 @@ mod tests {
         assert_eq!(uptime(3_600), "1h 00m");
         assert_eq!(uptime(3 * 3_600 + 12 * 60 + 9), "3h 12m");
         assert_eq!(uptime(2 * 86_400 + 4 * 3_600), "2d 04h");
+    }
+
+    #[test]
+    fn timestamps_match_their_strftime_layouts() {
+        let t = DateTime::parse_from_rfc3339("2026-01-05T04:03:07.125999Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(clock_millis(&t), t.format("%H:%M:%S%.3f UTC").to_string());
+        assert_eq!(date_time(&t), t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
     }
 
     #[test]

@@ -88,11 +88,8 @@ fn HealthSummary(
     } else {
         "unreachable".to_string()
     };
-    let checked_at = health.checked_at.format("%H:%M:%S%.3f UTC").to_string();
-    let started_at = health
-        .started_at
-        .format("%Y-%m-%d %H:%M:%S UTC")
-        .to_string();
+    let checked_at = format::clock_millis(&health.checked_at);
+    let started_at = format::date_time(&health.started_at);
 
     view! {
         <div class="chip" data-testid="active-pipelines" title="Executions running now">
