@@ -630,3 +630,26 @@ async fn replay_plans_use_memory_when_they_can(pool: PgPool) {
         other => panic!("{other:?}"),
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn after_a_restart_a_client_resumes_from_postgres_then_live_without_duplicates(pool: PgPool) {
+    let before = state(pool.clone(), BackboneSettings::default()).await;
+    let seen = before.bus.publish_durable(log("seen")).await.expect("seq");
+    for i in 0..5 {
+        before.bus.publish(log(&format!("missed {i}")));
+    }
+    before.shut_down().await;
+
+    // A new instance: its memory window is empty, everything comes from Postgres.
+    let after = state(pool, BackboneSettings::default()).await;
+    let addr = serve(after.clone()).await;
+    let mut client = connect(addr, "", Some(seen)).await;
+    let replayed = messages(&client.take(5).await);
+    assert_eq!(
+        replayed,
+        ["missed 0", "missed 1", "missed 2", "missed 3", "missed 4"]
+    );
+    after.bus.publish(log("live"));
+    assert_eq!(messages(&client.take(1).await), ["live"]);
+    client.assert_quiet(Duration::from_millis(300)).await;
+}

@@ -105,6 +105,9 @@ fn events(
     let mut shutdown = state.shutdown.subscribe();
     let live = state.live;
     async_stream::stream! {
+        // After a read from Postgres with no upper bound, events flushed between subscribing and
+        // reading arrive both ways: live ones up to here were already sent.
+        let mut replayed_through = None;
         match replay {
             Replay::Nothing => {}
             Replay::Window(events) => {
@@ -117,6 +120,9 @@ fn events(
                 // state for its whole life.
                 match Box::pin(db::events::read_after(&state.pool, after, before, live.replay_limit + 1)).await {
                     Ok(stored) if stored.len() as i64 <= live.replay_limit => {
+                        if before.is_none() {
+                            replayed_through = stored.last().map(|e| e.seq);
+                        }
                         for event in stored.into_iter().filter(|e| filter.matches(e)) {
                             yield Ok(numbered(&Delivered::new(event)));
                         }
@@ -139,7 +145,11 @@ fn events(
         loop {
             tokio::select! {
                 next = subscription.next() => match next {
-                    Next::Event(event) => yield Ok(numbered(&event)),
+                    Next::Event(event) => {
+                        if replayed_through.is_none_or(|through| event.seq > through) {
+                            yield Ok(numbered(&event));
+                        }
+                    }
                     Next::Lagged(lost) => yield Ok(resync("this connection fell behind", Some(lost))),
                     Next::Closed => break,
                 },
