@@ -118,8 +118,7 @@ pub enum Replay {
     /// Everything it missed is still in memory.
     Window(Vec<Arc<Delivered>>),
     /// It is older than the window: persisted events with `after < seq < before` come from
-    /// Postgres, then `then` from memory. `None` when the gap cannot be filled (some of it was
-    /// never flushed): the subscriber must resync.
+    /// Postgres, then `then` from memory.
     Store {
         after: i64,
         before: Option<i64>,
@@ -305,12 +304,16 @@ impl EventBus {
         filter: &Filter,
         after: i64,
     ) -> Replay {
-        let matching = |events: &mut dyn Iterator<Item = &Arc<Delivered>>| -> Vec<Arc<Delivered>> {
-            events.filter(|e| filter.matches(e)).cloned().collect()
+        let matching = |from: usize| -> Vec<Arc<Delivered>> {
+            window
+                .range(from..)
+                .filter(|e| filter.matches(e))
+                .cloned()
+                .collect()
         };
         // In delivery order, which is what this subscriber saw: exact for relayed events too.
         if let Some(position) = window.iter().rposition(|e| e.seq == after) {
-            return Replay::Window(matching(&mut window.range(position + 1..)));
+            return Replay::Window(matching(position + 1));
         }
         let oldest = window.front().map(|e| e.seq);
         if window.back().is_some_and(|newest| after >= newest.seq) {
@@ -328,7 +331,7 @@ impl EventBus {
         Replay::Store {
             after,
             before: oldest,
-            then: matching(&mut window.iter()),
+            then: matching(0),
         }
     }
 

@@ -66,7 +66,7 @@ pub struct EventWriter {
 struct Progress {
     /// Highest seq written (NONE before the first flush).
     flushed_through: AtomicI64,
-    /// Lowest seq buffered but not yet written (NONE when the buffer is empty).
+    /// Lowest seq in the writer's buffer, not yet written (NONE when the buffer is empty).
     oldest_unflushed: AtomicI64,
 }
 
@@ -91,12 +91,6 @@ impl EventWriter {
     }
 
     pub fn write(&self, record: Record) {
-        let _ = self.progress.oldest_unflushed.compare_exchange(
-            NONE,
-            record.event.seq,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
         if let Err(mpsc::error::SendError(Message::Write(record))) =
             self.tx.send(Message::Write(record))
         {
@@ -139,6 +133,12 @@ async fn run(
             message = rx.recv() => match message {
                 Some(Message::Write(record)) => {
                     let is_final = record.event.body.is_final();
+                    // Set by the task that flushes, so it is never cleared for a record the
+                    // flush did not contain. Records still in the channel are the newest events,
+                    // always inside the replay window, so they need no tracking.
+                    if buffer.is_empty() {
+                        progress.oldest_unflushed.store(record.event.seq, Ordering::Release);
+                    }
                     buffer.push(record);
                     if is_final {
                         flush(&pool, instance, &mut buffer, &mut attempts, &progress).await;
