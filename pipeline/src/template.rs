@@ -1,7 +1,19 @@
 //! Prompt templates (Jinja syntax). The context of a step's templates is
 //! `{ <input>: …, inputs: {…}, env: {…}, steps: { <step>: { output: … } } }`.
+//!
+//! Prompts are plain text, so there is no HTML escaping; undefined variables are errors at
+//! render time (a prompt silently missing its input is worse than a failed step).
 
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
+
+/// Names the template engine defines itself (`range(3)`, `dict(a=1)`, …): referencing them is not
+/// a reference to an input.
+pub const BUILTIN_GLOBALS: &[&str] = &["range", "dict", "debug", "namespace"];
+
+/// Render work allowed per template, in engine instructions. A prompt needs a few hundred; this
+/// stops `{% for i in range(10000) %}{% for j in range(10000) %}` from pinning a server core.
+const FUEL: u64 = 5_000_000;
 
 /// A rendered template and the variables it used, for the prompt inspector.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,7 +24,172 @@ pub struct Rendered {
     pub variables: serde_json::Map<String, Value>,
 }
 
+/// A template that does not parse, located inside the template source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    /// What is wrong, without location (e.g. "unexpected end of input, expected end of variable block").
+    pub message: String,
+    /// Byte offset in the template source where the problem is (clamped to the source).
+    pub offset: usize,
+    /// 1-based line within the template.
+    pub line: u32,
+    /// 1-based column (in characters) within the template.
+    pub column: u32,
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Byte ranges on errors are only kept in debug mode.
+    env.set_debug(true);
+    env.set_fuel(Some(FUEL));
+    env
+}
+
+/// Checks the syntax of `source` and returns the variable paths it reads from its context, sorted:
+/// `topic`, `inputs.topic`, `env.API_BASE`, `steps.outline.output`. Attribute chains are followed as
+/// far as they are static, so `steps[name].output` yields just `steps`. Loop variables and `set`
+/// names are not references; the engine's own globals ([`BUILTIN_GLOBALS`]) are.
+pub fn references(source: &str) -> Result<Vec<String>, TemplateError> {
+    let env = environment();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| template_error(source, &e))?;
+    let mut refs: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    refs.sort_unstable();
+    Ok(refs)
+}
+
+fn template_error(source: &str, e: &minijinja::Error) -> TemplateError {
+    let offset = match (e.range(), e.line()) {
+        (Some(range), _) => range.start.min(source.len()),
+        // No span: fall back to the start of the reported line.
+        (None, Some(line)) => source
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum(),
+        (None, None) => 0,
+    };
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    TemplateError {
+        message: e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), str::to_owned),
+        offset,
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+    }
+}
+
 /// Renders `source` with `context`. The error message says what failed and where in the template.
 pub fn render(source: &str, context: &Value) -> Result<Rendered, String> {
-    unimplemented!("{source} {context}")
+    let env = environment();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| format!("template syntax error at {}", template_error(source, &e)))?;
+    let text = template
+        .render(minijinja::Value::from(minijinja::value::Serde(context)))
+        .map_err(|e| render_error(source, &e))?;
+    let mut variables = serde_json::Map::new();
+    for path in template.undeclared_variables(true) {
+        if let Some(value) = lookup(context, &path) {
+            variables.insert(path, value.clone());
+        }
+    }
+    Ok(Rendered { text, variables })
+}
+
+fn render_error(source: &str, e: &minijinja::Error) -> String {
+    let located = template_error(source, e);
+    let what = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => {
+            // The span covers the failing expression, which names the missing variable.
+            let expression = e
+                .range()
+                .and_then(|r| source.get(r))
+                .map(|s| format!(" `{s}`"))
+                .unwrap_or_default();
+            format!("undefined value{expression}")
+        }
+        minijinja::ErrorKind::OutOfFuel => {
+            "the template does too much work (a loop that is too long?)".to_owned()
+        }
+        _ => located.message.clone(),
+    };
+    format!(
+        "cannot render template at line {}, column {}: {what}",
+        located.line, located.column
+    )
+}
+
+/// The value at dotted `path` in `context`, if every segment exists.
+fn lookup<'v>(context: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.')
+        .try_fold(context, |value, segment| value.as_object()?.get(segment))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn references_follow_static_attributes() {
+        let refs = references(
+            "{{ topic }} {{ steps.outline.output }} {% for x in items %}{{ x }}{% endfor %} {{ env.K }}",
+        )
+        .expect("parses");
+        assert_eq!(refs, ["env.K", "items", "steps.outline.output", "topic"]);
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let err = references("line one\nHello {{ name").expect_err("unclosed");
+        assert_eq!(err.line, 2, "{err:?}");
+        assert!(err.column >= 7, "{err:?}");
+    }
+
+    #[test]
+    fn render_reports_variables_and_does_not_escape() {
+        let rendered = render(
+            "<b>{{ topic }}</b> {{ steps.a.output }}",
+            &json!({"topic": "x & y", "steps": {"a": {"output": "done"}}}),
+        )
+        .expect("renders");
+        assert_eq!(rendered.text, "<b>x & y</b> done");
+        assert_eq!(rendered.variables["topic"], json!("x & y"));
+        assert_eq!(rendered.variables["steps.a.output"], json!("done"));
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let err = render("{{ missing }}", &json!({})).expect_err("strict");
+        assert!(err.contains("missing"), "{err}");
+    }
 }
