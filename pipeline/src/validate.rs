@@ -127,9 +127,12 @@ struct StepName<'n> {
 
 /// An edge of the dependency graph: the step depended on, and where the dependency is written.
 #[derive(Clone, Copy)]
-struct Edge {
+struct Edge<'n> {
     to: usize,
     at: Mark,
+    /// For a dependency implied by a template: the template, to point at the reference inside it
+    /// if the edge is part of a cycle (only then, since finding it costs a search).
+    template: Option<&'n Node>,
 }
 
 struct Checker<'a, 'c> {
@@ -678,7 +681,7 @@ impl Checker<'_, '_> {
         };
 
         let mut steps = Vec::with_capacity(items.len());
-        let mut edges: Vec<Vec<Edge>> = Vec::with_capacity(items.len());
+        let mut edges: Vec<Vec<Edge<'_>>> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let (step, step_edges) = self.step(item, i, defaults, &scope);
             steps.push(step);
@@ -700,13 +703,13 @@ impl Checker<'_, '_> {
 
     /// One step. Returns it (None if unusable) and its dependency edges, which are kept even for
     /// an unusable step so that cycles are still reported.
-    fn step(
+    fn step<'n>(
         &mut self,
-        node: &Node,
+        node: &'n Node,
         index: usize,
         defaults: &Defaults,
         scope: &Scope<'_>,
-    ) -> (Option<Step>, Vec<Edge>) {
+    ) -> (Option<Step>, Vec<Edge<'n>>) {
         let mut edges = Vec::new();
         let label = match &node.value {
             Value::Map(pairs) => pairs
@@ -809,13 +812,13 @@ impl Checker<'_, '_> {
         (step, edges)
     }
 
-    fn depends_on(
+    fn depends_on<'n>(
         &mut self,
-        node: &Node,
+        node: &'n Node,
         index: usize,
         scope: &Scope<'_>,
         deps: &mut Vec<String>,
-        edges: &mut Vec<Edge>,
+        edges: &mut Vec<Edge<'n>>,
     ) {
         let items: Vec<&Node> = match &node.value {
             Value::Seq(items) => items.iter().map(|n| &**n).collect(),
@@ -862,6 +865,7 @@ impl Checker<'_, '_> {
                     edges.push(Edge {
                         to: j,
                         at: item.start,
+                        template: None,
                     });
                 }
             }
@@ -871,15 +875,15 @@ impl Checker<'_, '_> {
     /// Checks a template field: syntax, and that every variable it reads exists and is available
     /// to step `index`. Steps it reads from become dependencies.
     #[allow(clippy::too_many_arguments)]
-    fn template_refs(
+    fn template_refs<'n>(
         &mut self,
-        node: &Node,
+        node: &'n Node,
         text: &str,
         field: &str,
         index: usize,
         scope: &Scope<'_>,
         deps: &mut Vec<String>,
-        edges: &mut Vec<Edge>,
+        edges: &mut Vec<Edge<'n>>,
     ) {
         // Most prompts of a big file are plain text around a few `{{ }}`; text with no template
         // syntax at all needs no parse.
@@ -935,6 +939,7 @@ impl Checker<'_, '_> {
                             edges.push(Edge {
                                 to: j,
                                 at: node.start,
+                                template: Some(node),
                             });
                         }
                     }
@@ -1064,7 +1069,11 @@ impl Checker<'_, '_> {
     }
 
     /// Steps in dependency order (ties in file order), or None after reporting each cycle.
-    fn order(&mut self, edges: &[Vec<Edge>], names: &[Option<StepName<'_>>]) -> Option<Vec<usize>> {
+    fn order(
+        &mut self,
+        edges: &[Vec<Edge<'_>>],
+        names: &[Option<StepName<'_>>],
+    ) -> Option<Vec<usize>> {
         let n = edges.len();
         // Iterative depth-first search: a long chain of steps must not overflow the stack.
         const WHITE: u8 = 0;
@@ -1098,8 +1107,17 @@ impl Checker<'_, '_> {
                             let mut cycle: Vec<&str> =
                                 stack[from..].iter().map(|(s, _)| name(*s)).collect();
                             cycle.push(name(edge.to));
+                            let target = names.get(edge.to).and_then(Option::as_ref);
+                            let at = match (edge.template, target) {
+                                (Some(node), Some(target)) => {
+                                    let text = node.scalar().unwrap_or_default();
+                                    let reference = format!("steps.{}", target.name);
+                                    self.locate_reference(node, text, &reference)
+                                }
+                                _ => edge.at,
+                            };
                             self.error(
-                                edge.at,
+                                at,
                                 format!(
                                     "dependency cycle: {}; remove one of these dependencies",
                                     cycle.join(" → ")
@@ -1142,7 +1160,7 @@ impl Checker<'_, '_> {
     }
 }
 
-fn unique_targets(edges: &[Edge]) -> Vec<usize> {
+fn unique_targets(edges: &[Edge<'_>]) -> Vec<usize> {
     let mut targets: Vec<usize> = edges.iter().map(|e| e.to).collect();
     targets.sort_unstable();
     targets.dedup();

@@ -530,6 +530,15 @@ impl<'a> Builder<'a> {
 /// The parser's message, located, with a hint for the mistakes people actually make.
 fn scan_error(e: &ScanError) -> Diagnostic {
     let info = e.info();
+    if info.contains("recursion limit") {
+        // The scanner looks ahead of the events, so on `[[[[…` its own limit can fire before ours.
+        return diag_at(
+            Mark::from_marker(e.marker()),
+            format!(
+                "nesting is too deep: lists and mappings may be nested at most {MAX_DEPTH} levels"
+            ),
+        );
+    }
     let hint = if info.contains("tab") {
         "a tab character is used for indentation here; YAML indents with spaces only, replace the tab with spaces"
     } else if info.contains("mapping values are not allowed") {
