@@ -61,6 +61,26 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub metrics_snapshot_secs: u32,
 
+    /// Config file (TOML) with named provider instances (`[providers.<name>]`: kind, base_url,
+    /// api_key_env, …) and price overrides (`[[prices]]`). See the README.
+    #[arg(long, env = "PIPESCOPE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder of pipeline files (*.yaml) loaded at start-up; a changed file becomes a new
+    /// version.
+    #[arg(
+        long,
+        env = "PIPESCOPE_PIPELINES",
+        default_value = "pipelines",
+        value_name = "DIR"
+    )]
+    pub pipelines_dir: PathBuf,
+
+    /// Run the loaded pipelines on a simulated provider at a steady pace, so the dashboard
+    /// shows live activity with no API key.
+    #[arg(long, env = "PIPESCOPE_DEMO")]
+    pub demo: bool,
+
     /// Folder with the built browser bundle (written by cargo-leptos).
     #[arg(
         long,
@@ -112,6 +132,33 @@ impl Config {
         settings
     }
 
+    /// Providers and prices: built-ins, the environment's keys, then the config file.
+    pub fn engine(&self) -> Result<crate::engine::EngineConfig, String> {
+        let file = match &self.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        let mut providers = file.providers;
+        if self.demo {
+            providers
+                .entry(crate::engine::demo::PROVIDER.to_owned())
+                .or_insert_with(crate::engine::demo::provider_config);
+        }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let registry = providers::Registry::new(&providers, &env).map_err(|e| {
+            format!(
+                "{}: {e}",
+                self.config
+                    .as_deref()
+                    .map_or("providers".into(), |p| p.display().to_string())
+            )
+        })?;
+        Ok(crate::engine::EngineConfig {
+            providers: registry,
+            prices: providers::PriceTable::new(file.prices),
+        })
+    }
+
     /// The data directory to use when pipescope runs its own database.
     pub fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {
@@ -124,6 +171,42 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("."))
                 .join("pipescope")
         }
+    }
+}
+
+/// The config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, providers::ProviderConfig>,
+    #[serde(default)]
+    pub prices: Vec<providers::Price>,
+}
+
+impl FileConfig {
+    /// Reads and parses `path`; the error names the file, line and what is wrong.
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| {
+            // toml's message spans several lines (a source excerpt); keep the location and
+            // the reason on one.
+            let message = e.message().to_owned();
+            match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: {message}")
+                }
+                None => message,
+            }
+        })
     }
 }
 
@@ -183,6 +266,28 @@ mod tests {
     fn an_empty_database_url_means_none() -> Result<(), clap::Error> {
         let config = parse(&["--database-url", ""])?.normalised();
         assert_eq!(config.database_url, None);
+        Ok(())
+    }
+
+    #[test]
+    fn config_file_errors_are_located() {
+        let error = FileConfig::parse("[providers.local]\nkind = \"openai\"\nbase_ulr = \"x\"\n")
+            .expect_err("unknown key");
+        assert!(error.starts_with("line 3, column 1:"), "{error}");
+        assert!(error.contains("base_ulr"), "{error}");
+    }
+
+    #[test]
+    fn config_file_names_provider_instances() -> Result<(), String> {
+        let file = FileConfig::parse(
+            "[providers.local-llama]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\n\
+             [[prices]]\nprovider = \"local-llama\"\nmodel = \"*\"\ninput_per_mtok = 0.0\noutput_per_mtok = 0.0\n",
+        )?;
+        assert!(matches!(
+            file.providers.get("local-llama"),
+            Some(providers::ProviderConfig::Openai(_))
+        ));
+        assert_eq!(file.prices.len(), 1);
         Ok(())
     }
 

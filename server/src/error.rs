@@ -23,6 +23,9 @@ pub enum StartupError {
     #[error("the database schema could not be brought up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    #[error("{0}")]
+    Config(String),
+
     #[error("the server stopped unexpectedly: {0}")]
     Serve(io::Error),
 }

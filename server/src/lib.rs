@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod metrics;
@@ -25,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::health::router())
         .merge(http::events::router())
         .merge(http::ingest::router())
+        .merge(http::runs::router())
         .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
@@ -63,6 +65,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     )
     .await?;
 
+    let engine = config.engine().map_err(StartupError::Config)?;
     let mut options = leptos_options(&config);
     options.site_addr = local_addr;
     let state = AppState::start(
@@ -70,8 +73,13 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         database.pool.clone(),
         database.mode,
         config.backbone(),
+        engine,
     )
     .await;
+    let pipelines = load_pipelines(&state, &config).await;
+    if config.demo {
+        engine::demo::start(state.engine.clone(), pipelines, Default::default());
+    }
 
     tracing::info!(
         "pipescope {} listening on http://{local_addr} (database: {})",
@@ -94,6 +102,30 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     database.close().await;
     tracing::info!("pipescope stopped");
     served.map_err(StartupError::Serve)
+}
+
+/// Loads the pipelines folder; returns the names of the pipelines it holds. Invalid files are
+/// reported (file:line:column) and skipped.
+async fn load_pipelines(state: &AppState, config: &Config) -> Vec<String> {
+    let dir = &config.pipelines_dir;
+    if !dir.exists() {
+        tracing::info!("no pipelines folder at {}; none loaded", dir.display());
+        return Vec::new();
+    }
+    match engine::library::load_dir(&state.pool, dir, state.engine.catalog()).await {
+        Ok(report) => {
+            for (file, problems) in &report.rejected {
+                tracing::warn!("skipped {file}:\n{problems}");
+            }
+            let names: Vec<String> = report.loaded.iter().map(|d| d.name.clone()).collect();
+            tracing::info!("loaded {} pipelines from {}", names.len(), dir.display());
+            names
+        }
+        Err(error) => {
+            tracing::warn!("cannot store the pipelines of {}: {error}", dir.display());
+            Vec::new()
+        }
+    }
 }
 
 /// Resolves on the first Ctrl-C (SIGINT) or SIGTERM.

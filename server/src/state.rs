@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     bus::{BusLimits, EventBus},
     db::{queries, writer::EventWriter},
+    engine::{recovery, Engine, EngineConfig},
     http::{events::LiveSettings, ingest::IngestClaims},
 };
 
@@ -48,6 +49,9 @@ pub struct AppState {
     pub bus: EventBus,
     pub live: LiveSettings,
     pub ingest_claims: IngestClaims,
+    pub engine: Engine,
+    /// Holds this instance's liveness lock (see [`recovery`]) for as long as it runs.
+    liveness: Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>>>,
     /// Flipped once on shutdown; open event streams end so the server can stop.
     pub shutdown: Arc<watch::Sender<bool>>,
     pub started_at: DateTime<Utc>,
@@ -55,17 +59,50 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts the backbone (writer, bus, relay, metrics) on `pool`.
+    /// Starts the backbone (writer, bus, relay, metrics) and the engine on `pool`, after marking
+    /// the runs of instances that stopped as interrupted.
     pub async fn start(
         leptos_options: LeptosOptions,
         pool: PgPool,
         database_mode: DatabaseMode,
         settings: BackboneSettings,
+        engine: EngineConfig,
     ) -> Self {
-        let writer = EventWriter::start(pool.clone(), Uuid::new_v4(), settings.flush_every);
+        let instance = Uuid::new_v4();
+        let liveness = match recovery::hold_instance_lock(&pool, instance).await {
+            Ok(connection) => Some(connection),
+            Err(error) => {
+                tracing::warn!("cannot take this instance's liveness lock: {error}");
+                None
+            }
+        };
+        let interrupted = recovery::recover(&pool, instance)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!("cannot check for interrupted runs: {error}");
+                Vec::new()
+            });
+        let writer = EventWriter::start(pool.clone(), instance, settings.flush_every);
         let bus = EventBus::start(pool.clone(), writer, settings.bus);
         tokio::spawn(crate::bus::relay::run(bus.clone(), pool.clone()));
         crate::metrics::start(bus.clone(), pool.clone(), settings.metrics_snapshot_every).await;
+        for run in &interrupted {
+            let message = format!(
+                "run {} of `{}` was interrupted when pipescope stopped; re-run it with POST /api/executions/{}/rerun",
+                run.execution_id, run.pipeline, run.execution_id
+            );
+            tracing::warn!("{message}");
+            bus.publish(app::models::EventBody::LogEntry(app::models::LogEntry {
+                level: app::models::LogLevel::Warn,
+                message,
+                timestamp: Utc::now(),
+                context: app::models::LogContext {
+                    execution_id: Some(run.execution_id),
+                    step: None,
+                },
+            }));
+        }
+        let engine = Engine::new(bus.clone(), pool.clone(), engine);
         Self {
             leptos_options,
             pool,
@@ -73,16 +110,22 @@ impl AppState {
             bus,
             live: settings.live,
             ingest_claims: IngestClaims::default(),
+            engine,
+            liveness: Arc::new(tokio::sync::Mutex::new(liveness)),
             shutdown: Arc::new(watch::channel(false).0),
             started_at: Utc::now(),
             started: Instant::now(),
         }
     }
 
-    /// Ends open event streams, then delivers and persists everything published so far.
+    /// Ends open event streams and stops the engine's runs, delivers and persists everything
+    /// published so far, then marks this instance's unfinished runs as interrupted.
     pub async fn shut_down(&self) {
         self.shutdown.send_replace(true);
+        self.engine.shut_down().await;
         self.bus.close().await;
+        self.engine.mark_own_interrupted().await;
+        self.liveness.lock().await.take();
     }
 }
 

@@ -120,11 +120,19 @@ async fn ctrl_c_stops_pipescope_and_its_postgres_and_the_data_survives_a_restart
     let second = start(dir.path(), port);
     let health = wait_healthy(port).await;
     assert_eq!(
-        health.running_executions, 1,
-        "the row written before the restart is there"
+        health.running_executions, 0,
+        "a run no instance is executing any more is not running"
     );
-    let names = psql(dir.path(), "SELECT pipeline_name FROM pipeline_executions").await;
-    assert_eq!(names, ["kept"]);
+    let rows = psql(
+        dir.path(),
+        "SELECT pipeline_name || ' ' || status FROM pipeline_executions",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        ["kept interrupted"],
+        "the row written before the restart is there, marked interrupted"
+    );
     assert!(interrupt_and_wait(second).success());
 }
 
@@ -243,4 +251,82 @@ async fn a_killed_pipescope_keeps_every_acknowledged_event_and_restarts_cleanly(
     .await;
     assert_eq!(rows, ["completed:1"]);
     assert!(interrupt_and_wait(second).success());
+}
+
+#[tokio::test]
+async fn the_pipelines_folder_loads_at_start_and_demo_mode_runs_it_until_stopped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).expect("pipelines dir");
+    std::fs::write(
+        pipelines.join("good.yaml"),
+        "name: good\ndefaults: { max_tokens: 400 }\nsteps:\n  - name: one\n    prompt: hello\n  - name: two\n    prompt: \"{{ steps.one.output }}\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        pipelines.join("bad.yaml"),
+        "name: bad\nsteps:\n  - name: one\n    promt: hi\n",
+    )
+    .expect("write");
+    let port = free_port();
+    let child = pipescope(&[
+        "--data-dir",
+        dir.path().join("data").to_str().expect("utf-8"),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--pipelines-dir",
+        pipelines.to_str().expect("utf-8"),
+        "--demo",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .expect("pipescope starts");
+    wait_healthy(port).await;
+
+    let list: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/pipelines"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["good"], "the invalid file is skipped");
+    assert_eq!(list[0]["source"], "file");
+
+    // The demo starts runs on its own, and they stream.
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/api/events"))
+        .await
+        .expect("events");
+    let mut events = response.bytes_stream().eventsource();
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(seen.contains("pipeline:started") && seen.contains("response:streaming")) {
+        assert!(Instant::now() < deadline, "no demo activity, saw {seen:?}");
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event")
+            .expect("open")
+            .expect("well-formed");
+        seen.insert(event.event);
+    }
+
+    // Stopping mid-run leaves no run "running": it is interrupted, and can be re-run.
+    assert!(interrupt_and_wait(child).success());
+    let child = start(&dir.path().join("data"), port);
+    wait_healthy(port).await;
+    let statuses = psql(
+        &dir.path().join("data"),
+        "SELECT DISTINCT status FROM pipeline_executions WHERE status NOT IN ('completed', 'failed')",
+    )
+    .await;
+    assert_eq!(statuses, ["interrupted"]);
+    assert!(interrupt_and_wait(child).success());
 }

@@ -178,6 +178,12 @@ pub struct PipelineStarted {
     #[serde(default)]
     pub inputs: Value,
     pub started_at: DateTime<Utc>,
+    /// Version of the stored pipeline definition that runs (engine runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The batch this run belongs to, when it was started as one of a list of input sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
 }
 
 /// Pause, resume and cancel.
@@ -227,6 +233,12 @@ pub struct StepStarted {
     pub attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_budget: Option<u32>,
+    /// The attempt this one replays (with an edited prompt or another model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<u32>,
+    /// The step's parameters as run (max_tokens, temperature, retry, timeout, dependencies).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub config: Value,
 }
 
 fn first_attempt() -> u32 {

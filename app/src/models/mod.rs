@@ -4,6 +4,10 @@ pub mod events;
 mod health;
 mod snapshot;
 
-pub use events::{Event, EventBody};
+pub use events::{
+    Event, EventBody, LogContext, LogEntry, LogLevel, PipelineCompleted, PipelineError,
+    PipelineStarted, PromptSent, ResponseReceived, ResponseStreaming, RunTransition, StepCompleted,
+    StepProgress, StepStarted, StepStatus, Totals, Usage,
+};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
 pub use snapshot::{LogLine, RunSummary, Snapshot, StoreTotals};

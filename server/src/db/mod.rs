@@ -3,6 +3,7 @@
 
 pub mod embedded;
 pub mod events;
+pub mod executions;
 pub mod queries;
 pub mod writer;
 

@@ -231,7 +231,7 @@ async fn write_batch(
 
     let mut projection = Projection::default();
     for record in records {
-        projection.apply(record, attempts);
+        projection.apply(record, instance, attempts);
     }
     projection.write(&mut tx).await?;
 
@@ -309,6 +309,10 @@ struct Projection {
 struct NewExecution {
     id: Uuid,
     pipeline: String,
+    version: Option<i32>,
+    batch_id: Option<Uuid>,
+    /// The instance running it (engine runs only).
+    instance: Option<Uuid>,
     source: &'static str,
     config: Value,
     inputs: Value,
@@ -319,6 +323,8 @@ struct NewStep {
     execution_id: Uuid,
     step: String,
     attempt: i32,
+    replay_of: Option<i32>,
+    config: Value,
     provider: String,
     model: String,
     token_budget: Option<i32>,
@@ -371,12 +377,15 @@ fn clamp_i32(n: impl TryInto<i32>) -> i32 {
 }
 
 impl Projection {
-    fn apply(&mut self, record: &Record, attempts: &mut Attempts) {
+    fn apply(&mut self, record: &Record, instance: Uuid, attempts: &mut Attempts) {
         let at = record.event.at;
         match &record.event.body {
             EventBody::PipelineStarted(e) => self.new_executions.push(NewExecution {
                 id: e.execution_id,
                 pipeline: e.pipeline.clone(),
+                version: e.version.map(clamp_i32),
+                batch_id: e.batch_id,
+                instance: (record.origin == Origin::Engine).then_some(instance),
                 source: record.origin.as_str(),
                 config: e.config.clone(),
                 inputs: e.inputs.clone(),
@@ -414,6 +423,8 @@ impl Projection {
                     execution_id: e.execution_id,
                     step: e.step.clone(),
                     attempt,
+                    replay_of: e.replay_of.map(clamp_i32),
+                    config: e.config.clone(),
                     provider: e.provider.clone(),
                     model: e.model.clone(),
                     token_budget: e.token_budget.map(clamp_i32),
@@ -495,10 +506,12 @@ impl Projection {
         if !self.new_executions.is_empty() {
             let rows = &self.new_executions;
             sqlx::query(
-                "INSERT INTO pipeline_executions (id, pipeline_name, status, source, config, inputs, started_at)
-                 SELECT id, name, 'running', source, config, inputs, started_at
-                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[])
-                      AS e(id, name, source, config, inputs, started_at)
+                "INSERT INTO pipeline_executions (id, pipeline_name, status, source, config, inputs, started_at,
+                                                  pipeline_version, batch_id, instance_id)
+                 SELECT id, name, 'running', source, config, inputs, started_at, version, batch_id, instance
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[],
+                             $7::int4[], $8::uuid[], $9::uuid[])
+                      AS e(id, name, source, config, inputs, started_at, version, batch_id, instance)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
@@ -507,16 +520,25 @@ impl Projection {
             .bind(rows.iter().map(|r| r.config.clone()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.inputs.clone()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.batch_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.instance).collect::<Vec<_>>())
             .execute(&mut **tx)
             .await?;
         }
         if !self.new_steps.is_empty() {
             let rows = &self.new_steps;
             sqlx::query(
-                "INSERT INTO step_executions (execution_id, step_name, attempt, status, provider, model, token_budget, started_at)
-                 SELECT execution_id, step, attempt, 'running', provider, model, token_budget, started_at
-                 FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[])
-                      AS s(execution_id, step, attempt, provider, model, token_budget, started_at)
+                "INSERT INTO step_executions (execution_id, step_name, attempt, status, provider, model, token_budget,
+                                              started_at, config, replay_of)
+                 SELECT s.execution_id, s.step, s.attempt, 'running', s.provider, s.model, s.token_budget,
+                        s.started_at, s.config,
+                        (SELECT o.id FROM step_executions o
+                          WHERE o.execution_id = s.execution_id AND o.step_name = s.step
+                            AND o.attempt = s.replay_of)
+                 FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::int4[],
+                             $7::timestamptz[], $8::jsonb[], $9::int4[])
+                      AS s(execution_id, step, attempt, provider, model, token_budget, started_at, config, replay_of)
                  ON CONFLICT (execution_id, step_name, attempt) DO NOTHING",
             )
             .bind(rows.iter().map(|r| r.execution_id).collect::<Vec<_>>())
@@ -526,6 +548,15 @@ impl Projection {
             .bind(rows.iter().map(|r| r.model.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.token_budget).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| match &r.config {
+                        Value::Null => Value::Object(Default::default()),
+                        config => config.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.replay_of).collect::<Vec<_>>())
             .execute(&mut **tx)
             .await?;
         }

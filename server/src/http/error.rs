@@ -18,6 +18,9 @@ pub struct ApiError {
     /// Path of the offending field inside that element, e.g. `data.step`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Located problems in a pipeline file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Vec<pipeline::Diagnostic>>,
 }
 
 impl ApiError {
@@ -27,6 +30,7 @@ impl ApiError {
             error: error.into(),
             index: None,
             path: None,
+            diagnostics: None,
         }
     }
 
@@ -46,6 +50,36 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{context}; try again shortly"),
         )
+    }
+}
+
+impl From<crate::engine::EngineError> for ApiError {
+    fn from(error: crate::engine::EngineError) -> Self {
+        use crate::engine::EngineError::*;
+        match error {
+            NotFound(message) => Self::new(StatusCode::NOT_FOUND, message),
+            BadRequest(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            Invalid(diagnostics) => {
+                let first = diagnostics
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let mut error = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!(
+                        "the pipeline is not valid: {first}{}",
+                        match diagnostics.len() {
+                            1 => String::new(),
+                            n => format!(" (and {} more)", n - 1),
+                        }
+                    ),
+                );
+                error.diagnostics = Some(diagnostics);
+                error
+            }
+            Store(error) => Self::internal("the database is unavailable", error),
+        }
     }
 }
 

@@ -4,3 +4,4 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod runs;

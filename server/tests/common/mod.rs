@@ -15,11 +15,23 @@ use sqlx::PgPool;
 
 pub async fn state(pool: PgPool, settings: BackboneSettings) -> AppState {
     let config = <Config as clap::Parser>::parse_from(["pipescope"]);
+    let engine = config.engine().expect("built-in providers");
+    state_with_engine(pool, settings, engine).await
+}
+
+/// A state whose engine uses the given providers and prices.
+pub async fn state_with_engine(
+    pool: PgPool,
+    settings: BackboneSettings,
+    engine: server::engine::EngineConfig,
+) -> AppState {
+    let config = <Config as clap::Parser>::parse_from(["pipescope"]);
     AppState::start(
         server::leptos_options(&config),
         pool,
         DatabaseMode::External,
         settings,
+        engine,
     )
     .await
 }

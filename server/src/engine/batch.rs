@@ -1,0 +1,234 @@
+//! Batch runs: one pipeline over a list of input sets, at most `concurrency` runs at a time,
+//! grouped under one batch id. Every input set is checked before any run starts, so a typo in
+//! row 900 does not leave 899 runs behind.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::{Engine, EngineError, StartRequest};
+
+/// Most input sets in one batch.
+pub const MAX_ITEMS: usize = 10_000;
+const DEFAULT_CONCURRENCY: usize = 4;
+const MAX_CONCURRENCY: usize = 256;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub yaml: Option<String>,
+    /// Input sets as JSON objects…
+    #[serde(default)]
+    pub inputs: Option<Vec<Map<String, Value>>>,
+    /// …or as CSV: a header row of input names, then one row per run.
+    #[serde(default)]
+    pub csv: Option<String>,
+    #[serde(default)]
+    pub env: Map<String, Value>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Runs of the batch at the same time (default 4).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchStarted {
+    pub batch_id: Uuid,
+    pub pipeline: String,
+    pub version: u32,
+    /// One per input set, in order; queued runs start as earlier ones finish.
+    pub execution_ids: Vec<Uuid>,
+    pub concurrency: usize,
+}
+
+/// A batch item that failed the checks: its position and why.
+#[derive(Debug)]
+pub struct BadItem {
+    pub index: usize,
+    pub error: String,
+}
+
+pub enum BatchError {
+    Engine(EngineError),
+    Item(BadItem),
+}
+
+impl From<EngineError> for BatchError {
+    fn from(error: EngineError) -> Self {
+        BatchError::Engine(error)
+    }
+}
+
+/// Input sets from CSV text: the header names the inputs; every value is a string.
+pub fn parse_csv(text: &str) -> Result<Vec<Map<String, Value>>, BatchError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| BatchError::Engine(EngineError::BadRequest(format!("csv header: {e}"))))?
+        .clone();
+    if headers.iter().any(str::is_empty) {
+        return Err(BatchError::Engine(EngineError::BadRequest(
+            "csv header: every column needs an input name".into(),
+        )));
+    }
+    let mut sets = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| {
+            BatchError::Item(BadItem {
+                index,
+                error: format!("csv row {}: {e}", index + 2),
+            })
+        })?;
+        sets.push(
+            headers
+                .iter()
+                .zip(record.iter())
+                .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+                .collect(),
+        );
+    }
+    Ok(sets)
+}
+
+impl Engine {
+    pub async fn start_batch(&self, request: BatchRequest) -> Result<BatchStarted, BatchError> {
+        let sets = match (request.inputs, request.csv.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::BadRequest(
+                    "give the input sets as `inputs` (JSON) or `csv`, not both".into(),
+                )
+                .into())
+            }
+            (Some(sets), None) => sets,
+            (None, Some(csv)) => parse_csv(csv)?,
+            (None, None) => {
+                return Err(EngineError::BadRequest(
+                    "a batch needs input sets: `inputs` (a JSON array of objects) or `csv`".into(),
+                )
+                .into())
+            }
+        };
+        if sets.is_empty() {
+            return Err(EngineError::BadRequest("the batch has no input sets".into()).into());
+        }
+        if sets.len() > MAX_ITEMS {
+            return Err(EngineError::BadRequest(format!(
+                "the batch has {} input sets; the limit is {MAX_ITEMS}",
+                sets.len()
+            ))
+            .into());
+        }
+        let concurrency = request.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            return Err(EngineError::BadRequest(format!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY}"
+            ))
+            .into());
+        }
+        let template = StartRequest {
+            pipeline: request.pipeline,
+            version: request.version,
+            yaml: request.yaml,
+            inputs: Map::new(),
+            env: request.env,
+            provider: request.provider,
+            model: request.model,
+        };
+        let definition = self.resolve(&template).await?;
+        let mut prepared = Vec::with_capacity(sets.len());
+        for (index, inputs) in sets.into_iter().enumerate() {
+            let request = StartRequest {
+                inputs,
+                ..template.clone()
+            };
+            let run = self.prepare(&definition, &request).map_err(|error| {
+                BatchError::Item(BadItem {
+                    index,
+                    error: error.to_string(),
+                })
+            })?;
+            prepared.push((Uuid::new_v4(), run));
+        }
+
+        let batch_id = Uuid::new_v4();
+        let started = BatchStarted {
+            batch_id,
+            pipeline: definition.name.clone(),
+            version: definition.version,
+            execution_ids: prepared.iter().map(|(id, _)| *id).collect(),
+            concurrency,
+        };
+        let engine = self.clone();
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let cancelled = self.inner.stopping.child_token();
+        self.batches().insert(batch_id, cancelled.clone());
+        self.inner.tasks.spawn(async move {
+            for (execution_id, run) in prepared {
+                let permit = tokio::select! {
+                    permit = slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = cancelled.cancelled() => break,
+                };
+                engine.launch_with_permit(definition.clone(), run, batch_id, execution_id, permit);
+            }
+            engine.batches().remove(&batch_id);
+        });
+        Ok(started)
+    }
+
+    /// Starts one run of a batch; its slot is freed when the run ends.
+    fn launch_with_permit(
+        &self,
+        definition: Arc<super::Definition>,
+        prepared: super::run::Prepared,
+        batch_id: Uuid,
+        execution_id: Uuid,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let control = self.register(&definition, Some(batch_id), execution_id);
+        let engine = self.clone();
+        self.inner.tasks.spawn(async move {
+            super::run::execute(&engine, execution_id, definition, prepared, control).await;
+            engine.runs().remove(&execution_id);
+            drop(permit);
+        });
+    }
+
+    /// Cancels the batch's running runs; its queued runs never start.
+    pub fn cancel_batch(&self, batch_id: Uuid) -> Result<usize, EngineError> {
+        let queue = self.batches().remove(&batch_id);
+        if let Some(queue) = &queue {
+            queue.cancel();
+        }
+        let controls: Vec<_> = self
+            .runs()
+            .values()
+            .filter(|c| c.batch_id == Some(batch_id))
+            .cloned()
+            .collect();
+        for control in &controls {
+            control.request_cancel("the batch was cancelled".into());
+        }
+        if queue.is_none() && controls.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "batch {batch_id} has no runs in progress on this server"
+            )));
+        }
+        Ok(controls.len())
+    }
+}

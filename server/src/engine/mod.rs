@@ -1,0 +1,559 @@
+//! The pipeline engine: runs validated pipelines step by step on the configured providers and
+//! reports everything it does as taxonomy events on the bus, which also persists them. It keeps
+//! no state of its own in Postgres; what a run did is what its events say.
+//!
+//! - [`library`]: pipeline definitions, versioned in Postgres, loaded from `pipelines/`.
+//! - `run`: one execution — schedules steps by their dependencies, honours pause and cancel.
+//! - `step`: one step — renders, counts, calls the provider, streams, retries, enforces limits.
+//! - [`batch`]: one pipeline over many input sets with a concurrency limit.
+//! - [`recovery`]: runs left behind by a stopped instance are marked interrupted.
+//! - [`demo`]: a steady stream of example runs on the simulated provider.
+
+pub mod batch;
+pub mod demo;
+pub mod library;
+pub mod recovery;
+mod run;
+mod step;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use app::models::{EventBody, LogContext, LogEntry, LogLevel};
+use chrono::Utc;
+use pipeline::{Catalog, Diagnostic};
+use providers::{PriceTable, ProviderKind, Registry, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use uuid::Uuid;
+
+use crate::{bus::EventBus, db::executions};
+pub use library::{Definition, PipelineRef};
+
+/// What the engine needs from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub providers: Registry,
+    pub prices: PriceTable,
+}
+
+/// Handle to the engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bus: EventBus,
+    pool: PgPool,
+    providers: Registry,
+    prices: PriceTable,
+    catalog: Catalog,
+    runs: Mutex<HashMap<Uuid, Arc<RunControl>>>,
+    /// Batches still starting runs; cancelling one stops its queue.
+    batches: Mutex<HashMap<Uuid, CancellationToken>>,
+    /// Every run and batch task, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Cancelled on shutdown: runs stop without reporting themselves cancelled, and are marked
+    /// interrupted instead.
+    stopping: CancellationToken,
+}
+
+/// Pause and cancel for one live run.
+struct RunControl {
+    pipeline: String,
+    paused: watch::Sender<bool>,
+    cancel: CancellationToken,
+    cancel_reason: Mutex<Option<String>>,
+    batch_id: Option<Uuid>,
+}
+
+/// How to start a run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// A saved pipeline's name (latest version unless `version` is given).
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Or the YAML itself; it is saved as a new version when it differs from the latest.
+    #[serde(default)]
+    pub yaml: Option<String>,
+    #[serde(default)]
+    pub inputs: Map<String, Value>,
+    /// Values for the pipeline's declared `env`.
+    #[serde(default)]
+    pub env: Map<String, Value>,
+    /// Run every step on this provider / model instead of the pipeline's.
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// A run that was accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Started {
+    pub execution_id: Uuid,
+    pub pipeline: String,
+    pub version: u32,
+}
+
+/// A step replay: the same step of a finished run, with an edited prompt or another model.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The prompt template to use instead of the step's (plain text is a template too).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The attempt to replay; the latest when omitted.
+    #[serde(default)]
+    pub attempt: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Replayed {
+    pub execution_id: Uuid,
+    pub step: String,
+    pub attempt: u32,
+    pub replay_of: u32,
+}
+
+/// Why the engine refused a request; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the pipeline is not valid ({} problems)", .0.len())]
+    Invalid(Vec<Diagnostic>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database is unavailable: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+/// The state of a live run as its controls see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Paused,
+    Cancelling,
+}
+
+impl Engine {
+    pub fn new(bus: EventBus, pool: PgPool, config: EngineConfig) -> Self {
+        let catalog = Catalog {
+            providers: config.providers.names(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                bus,
+                pool,
+                providers: config.providers,
+                prices: config.prices,
+                catalog,
+                runs: Mutex::default(),
+                batches: Mutex::default(),
+                tasks: TaskTracker::new(),
+                stopping: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The provider names pipelines may use here (what the validator checks against).
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Checks a pipeline file against this server's providers.
+    pub fn validate(&self, yaml: &[u8]) -> Result<pipeline::Pipeline, Vec<Diagnostic>> {
+        pipeline::validate(yaml, &self.inner.catalog)
+    }
+
+    /// Starts a run and returns at once; the run reports itself through events.
+    pub async fn start(&self, request: StartRequest) -> Result<Started, EngineError> {
+        self.start_in_batch(request, None).await
+    }
+
+    async fn start_in_batch(
+        &self,
+        request: StartRequest,
+        batch_id: Option<Uuid>,
+    ) -> Result<Started, EngineError> {
+        let definition = self.resolve(&request).await?;
+        let prepared = self.prepare(&definition, &request)?;
+        Ok(self.launch(definition, prepared, batch_id, Uuid::new_v4()))
+    }
+
+    /// Finds or saves the definition a request names.
+    async fn resolve(&self, request: &StartRequest) -> Result<Arc<Definition>, EngineError> {
+        let reference = match (&request.pipeline, &request.yaml) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::BadRequest(
+                    "give either `pipeline` (a saved pipeline's name) or `yaml`, not both".into(),
+                ))
+            }
+            (Some(name), None) => PipelineRef::Named {
+                name: name.clone(),
+                version: request.version,
+            },
+            (None, Some(yaml)) => PipelineRef::Yaml(yaml.clone()),
+            (None, None) => {
+                return Err(EngineError::BadRequest(
+                    "name the pipeline to run: `pipeline` (a saved pipeline's name) or `yaml`"
+                        .into(),
+                ))
+            }
+        };
+        library::resolve(&self.inner.pool, &reference, &self.inner.catalog, "api")
+            .await
+            .map(Arc::new)
+    }
+
+    /// Checks inputs, env and overrides against the pipeline, before anything is published.
+    fn prepare(
+        &self,
+        definition: &Definition,
+        request: &StartRequest,
+    ) -> Result<run::Prepared, EngineError> {
+        run::Prepared::new(
+            &definition.pipeline,
+            &request.inputs,
+            &request.env,
+            request.provider.as_deref(),
+            request.model.as_deref(),
+            &self.inner.providers,
+        )
+        .map_err(EngineError::BadRequest)
+    }
+
+    fn launch(
+        &self,
+        definition: Arc<Definition>,
+        prepared: run::Prepared,
+        batch_id: Option<Uuid>,
+        execution_id: Uuid,
+    ) -> Started {
+        let control = self.register(&definition, batch_id, execution_id);
+        let started = Started {
+            execution_id,
+            pipeline: definition.name.clone(),
+            version: definition.version,
+        };
+        let engine = self.clone();
+        self.inner.tasks.spawn(async move {
+            run::execute(&engine, execution_id, definition, prepared, control).await;
+            engine.runs().remove(&execution_id);
+        });
+        started
+    }
+
+    /// Makes a run controllable before its task starts, so a pause or cancel right after the
+    /// start request is never lost.
+    fn register(
+        &self,
+        definition: &Definition,
+        batch_id: Option<Uuid>,
+        execution_id: Uuid,
+    ) -> Arc<RunControl> {
+        let control = Arc::new(RunControl {
+            pipeline: definition.name.clone(),
+            paused: watch::channel(false).0,
+            cancel: CancellationToken::new(),
+            cancel_reason: Mutex::default(),
+            batch_id,
+        });
+        self.runs().insert(execution_id, control.clone());
+        control
+    }
+
+    fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CancellationToken>> {
+        self.inner
+            .batches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<RunControl>>> {
+        // A panic while holding this lock cannot leave the map inconsistent (single inserts
+        // and removes), so a poisoned lock is still usable.
+        self.inner
+            .runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn control(&self, execution_id: Uuid) -> Result<Arc<RunControl>, EngineError> {
+        self.runs().get(&execution_id).cloned().ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "execution {execution_id} is not running on this server (it finished, was \
+                 interrupted, or runs on another instance)"
+            ))
+        })
+    }
+
+    /// Live runs on this instance and their state.
+    pub fn live_runs(&self) -> Vec<(Uuid, String, RunState)> {
+        self.runs()
+            .iter()
+            .map(|(id, control)| (*id, control.pipeline.clone(), control.state()))
+            .collect()
+    }
+
+    /// Stops starting new steps; the steps already running finish.
+    pub fn pause(&self, execution_id: Uuid) -> Result<RunState, EngineError> {
+        let control = self.control(execution_id)?;
+        if control.cancel.is_cancelled() {
+            return Err(EngineError::Conflict("the run is being cancelled".into()));
+        }
+        if !control.paused.send_replace(true) {
+            self.inner
+                .bus
+                .publish(EventBody::PipelinePaused(app::models::RunTransition {
+                    execution_id,
+                    at: Utc::now(),
+                    reason: Some("paused by a user; running steps finish first".into()),
+                }));
+        }
+        Ok(RunState::Paused)
+    }
+
+    pub fn resume(&self, execution_id: Uuid) -> Result<RunState, EngineError> {
+        let control = self.control(execution_id)?;
+        if control.cancel.is_cancelled() {
+            return Err(EngineError::Conflict("the run is being cancelled".into()));
+        }
+        if control.paused.send_replace(false) {
+            self.inner
+                .bus
+                .publish(EventBody::PipelineResumed(app::models::RunTransition {
+                    execution_id,
+                    at: Utc::now(),
+                    reason: None,
+                }));
+        }
+        Ok(RunState::Running)
+    }
+
+    /// Aborts in-flight provider streams at once and ends the run as cancelled.
+    pub fn cancel(
+        &self,
+        execution_id: Uuid,
+        reason: Option<String>,
+    ) -> Result<RunState, EngineError> {
+        let control = self.control(execution_id)?;
+        control.request_cancel(reason.unwrap_or_else(|| "cancelled by a user".into()));
+        Ok(RunState::Cancelling)
+    }
+
+    /// Starts a new run with the same definition version, inputs, env and overrides as
+    /// `execution_id` (an interrupted, failed or any finished run).
+    pub async fn rerun(&self, execution_id: Uuid) -> Result<Started, EngineError> {
+        let past = executions::run_record(&self.inner.pool, execution_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no execution {execution_id}")))?;
+        if self.runs().contains_key(&execution_id) {
+            return Err(EngineError::Conflict(
+                "the run is still in progress; cancel it first".into(),
+            ));
+        }
+        let request = past.start_request()?;
+        self.start(request).await
+    }
+
+    /// Replays one step of a finished run as a new attempt linked to the one it replays.
+    pub async fn replay(
+        &self,
+        execution_id: Uuid,
+        step_name: &str,
+        request: ReplayRequest,
+    ) -> Result<Replayed, EngineError> {
+        if self.runs().contains_key(&execution_id) {
+            return Err(EngineError::Conflict(
+                "the run is still in progress; replay its steps once it has finished".into(),
+            ));
+        }
+        let past = executions::run_record(&self.inner.pool, execution_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no execution {execution_id}")))?;
+        let start = past.start_request()?;
+        let definition = self.resolve(&start).await?;
+        let prepared = self.prepare(&definition, &start)?;
+        let step = definition
+            .pipeline
+            .steps
+            .iter()
+            .find(|s| s.name == step_name)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "pipeline `{}` has no step `{step_name}`",
+                    definition.name
+                ))
+            })?;
+        let attempts = executions::step_attempts(&self.inner.pool, execution_id, step_name).await?;
+        let latest = attempts.iter().map(|a| a.number()).max().ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "step `{step_name}` never ran in this execution, so there is nothing to replay"
+            ))
+        })?;
+        let replay_of = request.attempt.unwrap_or(latest);
+        if !attempts.iter().any(|a| a.number() == replay_of) {
+            return Err(EngineError::NotFound(format!(
+                "step `{step_name}` has no attempt {replay_of} (latest is {latest})"
+            )));
+        }
+        let outputs = executions::step_outputs(&self.inner.pool, execution_id).await?;
+        let mut step = prepared.resolve_step(step);
+        if let Some(provider) = &request.provider {
+            if self.inner.providers.get(provider).is_none() {
+                return Err(EngineError::BadRequest(unknown_provider(
+                    provider,
+                    &self.inner.providers,
+                )));
+            }
+            step.provider = provider.clone();
+        }
+        if let Some(model) = &request.model {
+            step.model = model.clone();
+        }
+        if let Some(prompt) = request.prompt {
+            step.prompt = prompt;
+        }
+        if let Some(system) = request.system {
+            step.system = Some(system).filter(|s| !s.is_empty());
+        }
+        // Replays are single tries: the user is watching and decides what to do next.
+        step.retry.attempts = 1;
+        let attempt = latest + 1;
+        let context = prepared.context(&outputs);
+        let job = step::Job {
+            execution_id,
+            step,
+            context,
+            first_attempt: attempt,
+            replay_of: Some(replay_of),
+            cancel: self.inner.stopping.child_token(),
+        };
+        let engine = self.clone();
+        self.inner.tasks.spawn(async move {
+            step::run(&engine, job).await;
+        });
+        Ok(Replayed {
+            execution_id,
+            step: step_name.to_owned(),
+            attempt,
+            replay_of,
+        })
+    }
+
+    /// Stops every run without reporting it cancelled (it is marked interrupted, and can be
+    /// re-run), waits for the tasks to end, then marks this instance's unfinished runs.
+    pub async fn shut_down(&self) {
+        self.inner.stopping.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// After the bus has flushed: this instance's runs that were still going are interrupted.
+    pub async fn mark_own_interrupted(&self) {
+        if let Err(error) =
+            recovery::mark_interrupted(&self.inner.pool, &[self.inner.bus.instance()]).await
+        {
+            tracing::warn!("could not mark unfinished runs as interrupted: {error}");
+        }
+    }
+
+    fn publish(&self, body: EventBody) {
+        self.inner.bus.publish(body);
+    }
+
+    fn log(&self, level: LogLevel, message: String, execution_id: Uuid, step: Option<&str>) {
+        self.publish(EventBody::LogEntry(LogEntry {
+            level,
+            message,
+            timestamp: Utc::now(),
+            context: LogContext {
+                execution_id: Some(execution_id),
+                step: step.map(str::to_owned),
+            },
+        }));
+    }
+
+    /// USD for `usage`. The simulated provider is priced like the real model it stands in for
+    /// (a demo run of `claude-sonnet-4-5` costs what the real one would).
+    fn cost(&self, instance: &str, model: &str, usage: Usage) -> f64 {
+        let prices = &self.inner.prices;
+        let Some(kind) = self.inner.providers.kind(instance) else {
+            return 0.0;
+        };
+        let cost = prices.cost(instance, kind, model, usage);
+        if cost == 0.0 && kind == ProviderKind::Simulated {
+            for real in [
+                ProviderKind::Openai,
+                ProviderKind::Anthropic,
+                ProviderKind::Gemini,
+            ] {
+                let cost = prices.cost("", real, model, usage);
+                if cost > 0.0 {
+                    return cost;
+                }
+            }
+        }
+        cost
+    }
+}
+
+impl RunControl {
+    fn state(&self) -> RunState {
+        if self.cancel.is_cancelled() {
+            RunState::Cancelling
+        } else if *self.paused.borrow() {
+            RunState::Paused
+        } else {
+            RunState::Running
+        }
+    }
+
+    fn request_cancel(&self, reason: String) {
+        let mut slot = self
+            .cancel_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(reason);
+        self.cancel.cancel();
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.cancel_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// "unknown provider `x`; this server has: a, b".
+fn unknown_provider(name: &str, providers: &Registry) -> String {
+    format!(
+        "unknown provider `{name}`; this server has: {}",
+        providers.names().join(", ")
+    )
+}
