@@ -130,10 +130,23 @@ fn render_error(source: &str, e: &minijinja::Error) -> String {
     let what = match e.kind() {
         minijinja::ErrorKind::UndefinedError => {
             // The span covers the failing expression, which names the missing variable.
+            // The span covers the failing lookup (`.missing.output`); widen it back to the start
+            // of the dotted path so the message names the whole variable.
             let expression = e
                 .range()
+                .map(|r| {
+                    let start = source
+                        .get(..r.start)
+                        .and_then(|before| {
+                            before
+                                .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                                .map(|i| i + 1)
+                        })
+                        .unwrap_or(0);
+                    start..r.end
+                })
                 .and_then(|r| source.get(r))
-                .map(|s| format!(" `{s}`"))
+                .map(|s| format!(" `{}`", s.trim()))
                 .unwrap_or_default();
             format!("undefined value{expression}")
         }
