@@ -5,10 +5,17 @@
 //! The engine owns retries, timeouts and events; a provider only turns one request into a
 //! stream of [`Delta`]s or a classified [`ProviderError`].
 
+pub mod anthropic;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fakes")]
+pub mod fakes;
+pub mod gemini;
+mod http;
+pub mod openai;
 pub mod prices;
 pub mod registry;
+pub mod simulated;
 pub mod tokens;
 
 use std::{fmt::Debug, pin::Pin};
@@ -16,10 +23,14 @@ use std::{fmt::Debug, pin::Pin};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
-pub use config::{ProviderConfig, SimulatedConfig};
+pub use anthropic::Anthropic;
+pub use config::{HttpConfig, ProviderConfig, SimulatedConfig};
 pub use error::{ErrorKind, ProviderError};
+pub use gemini::Gemini;
+pub use openai::OpenAi;
 pub use prices::{Price, PriceTable};
 pub use registry::Registry;
+pub use simulated::Simulated;
 
 /// One call to a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +69,24 @@ pub enum ProviderKind {
     Anthropic,
     Gemini,
     Simulated,
+}
+
+impl ProviderKind {
+    /// The name used in config files and price rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Simulated => "simulated",
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[async_trait::async_trait]
