@@ -20,16 +20,23 @@ fn generate() -> String {
         let _ = writeln!(text, "  - name: step_{i}");
         let _ = writeln!(text, "    description: Step number {i}");
         if i % 3 == 0 {
-            let _ = writeln!(text, "    system: \"You are {{{{ env.STYLE }}}} and {{{{ tone }}}}.\"");
+            let _ = writeln!(
+                text,
+                "    system: \"You are {{{{ env.STYLE }}}} and {{{{ tone }}}}.\""
+            );
         }
-        let mut prompt = format!("Write part {i} about {{{{ topic }}}} for {{{{ inputs.audience }}}}.");
+        let mut prompt =
+            format!("Write part {i} about {{{{ topic }}}} for {{{{ inputs.audience }}}}.");
         for back in [1, 7, 31] {
             if i >= back {
                 let _ = write!(prompt, " Use {{{{ steps.step_{}.output }}}}.", i - back);
             }
         }
         if i % 2 == 0 {
-            let _ = writeln!(text, "    prompt: |\n      {prompt}\n      {{% if topic %}}Focus.{{% endif %}}");
+            let _ = writeln!(
+                text,
+                "    prompt: |\n      {prompt}\n      {{% if topic %}}Focus.{{% endif %}}"
+            );
         } else {
             let _ = writeln!(text, "    prompt: \"{prompt}\"");
         }
@@ -71,7 +78,11 @@ fn main() {
     times.sort_unstable();
     let at = |q: f64| {
         // Index of quantile q in the sorted run times.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let i = ((times.len() - 1) as f64 * q).round() as usize;
         times[i]
     };

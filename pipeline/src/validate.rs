@@ -366,7 +366,7 @@ impl Checker<'_, '_> {
     fn provider(&mut self, node: &Node) -> Option<String> {
         let provider = self.text(node, "provider")?;
         let known = &self.catalog.providers;
-        if known.is_empty() || known.iter().any(|p| *p == provider) {
+        if known.is_empty() || known.contains(&provider) {
             return Some(provider);
         }
         let suggestion = closest(&provider, known.iter().map(String::as_str));
@@ -909,7 +909,13 @@ impl Checker<'_, '_> {
                 "steps" => {
                     let Some(name) = segments.next() else {
                         let at = self.locate_reference(node, text, "steps");
-                        self.error(at, format!("`steps` in `{field}` must be used as `steps.NAME.output`, with the step's name written out, so that the dependency is known"));
+                        self.error(
+                            at,
+                            format!(
+                                "`steps` in `{field}` must be used as `steps.NAME.output`, with the \
+                                 step's name written out, so that the dependency is known"
+                            ),
+                        );
                         continue;
                     };
                     let reference = format!("steps.{name}");
@@ -932,7 +938,14 @@ impl Checker<'_, '_> {
                         Some(&j) if j > index => {
                             let at = self.locate_reference(node, text, &reference);
                             let me = me.unwrap_or("this step");
-                            self.error(at, format!("step `{me}` uses the output of `{name}`, which is defined later in the file; move `{name}` above `{me}` (steps may only use outputs of earlier steps)"));
+                            self.error(
+                                at,
+                                format!(
+                                    "step `{me}` uses the output of `{name}`, which is defined \
+                                     later in the file; move `{name}` above `{me}` (steps may \
+                                     only use outputs of earlier steps)"
+                                ),
+                            );
                         }
                         Some(&j) => {
                             deps.push(name.to_owned());
@@ -975,7 +988,11 @@ impl Checker<'_, '_> {
                         let at = self.locate_reference(node, text, head);
                         self.error_suggest(
                             at,
-                            format!("`{head}` in `{field}` is not an input; declare it under `inputs:` (step outputs are `steps.NAME.output`, environment values `env.NAME`)"),
+                            format!(
+                                "`{head}` in `{field}` is not an input; declare it under \
+                                 `inputs:` (step outputs are `steps.NAME.output`, environment \
+                                 values `env.NAME`)"
+                            ),
                             closest(head, scope.inputs.iter().copied()),
                         );
                     }

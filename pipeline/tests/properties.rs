@@ -37,10 +37,16 @@ fn catalog() -> Catalog {
 
 fn check_positions(text: &[u8], diagnostics: &[Diagnostic]) -> Result<(), TestCaseError> {
     let lines = u32::try_from(text.split(|&b| b == b'\n').count()).unwrap_or(u32::MAX);
-    prop_assert!(!diagnostics.is_empty(), "an error must come with a diagnostic");
+    prop_assert!(
+        !diagnostics.is_empty(),
+        "an error must come with a diagnostic"
+    );
     for d in diagnostics {
         prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
-        prop_assert!(d.line <= lines + 1, "{d} is past the {lines} lines of the text");
+        prop_assert!(
+            d.line <= lines + 1,
+            "{d} is past the {lines} lines of the text"
+        );
         prop_assert!(!d.message.is_empty());
     }
     Ok(())

@@ -116,7 +116,10 @@ steps:
 ");
     assert_eq!(p.max_parallel, 2);
     let (a, b) = (&p.steps[0], &p.steps[1]);
-    assert_eq!((a.model.as_str(), a.max_tokens, a.timeout_ms), ("m1", 64, 5000));
+    assert_eq!(
+        (a.model.as_str(), a.max_tokens, a.timeout_ms),
+        ("m1", 64, 5000)
+    );
     assert_eq!(
         a.retry,
         RetryPolicy {
@@ -125,7 +128,10 @@ steps:
             max_backoff_ms: 30_000
         }
     );
-    assert_eq!((b.max_tokens, b.temperature, b.retry.attempts), (100, 0.0, 5));
+    assert_eq!(
+        (b.max_tokens, b.temperature, b.retry.attempts),
+        (100, 0.0, 5)
+    );
 }
 
 #[test]
@@ -191,7 +197,10 @@ steps:
     };
     assert_eq!(input("topic").default, Some(json!("event sourcing")));
     assert_eq!(input("audience").default, None);
-    assert_eq!(input("audience").description.as_deref(), Some("Who reads it"));
+    assert_eq!(
+        input("audience").description.as_deref(),
+        Some("Who reads it")
+    );
     assert_eq!(input("count").default, Some(json!(3)));
     assert_eq!(input("tags").default, Some(json!(["a", "b"])));
     assert_eq!(input("empty").default, None);
@@ -255,12 +264,16 @@ fn render_substitutes_and_reports_variables() {
         keys,
         ["env.STYLE", "inputs.topic", "steps.outline.output", "topic"]
     );
-    assert_eq!(rendered.variables["steps.outline.output"], json!("1. Events\n2. Replay"));
+    assert_eq!(
+        rendered.variables["steps.outline.output"],
+        json!("1. Events\n2. Replay")
+    );
 }
 
 #[test]
 fn render_errors_say_what_and_where() {
-    let err = render("ok\n{{ steps.missing.output }}", &json!({"steps": {}})).expect_err("undefined");
+    let err =
+        render("ok\n{{ steps.missing.output }}", &json!({"steps": {}})).expect_err("undefined");
     assert!(err.contains("line 2"), "{err}");
     assert!(err.contains("steps.missing"), "{err}");
     let err = render("{{ unclosed", &json!({})).expect_err("syntax");
@@ -283,4 +296,30 @@ fn references_list_what_templates_read() {
     let err = references("a\nb {% if %}").expect_err("syntax error");
     // `b {% if %}`: the block ends (column 9) where a condition was expected.
     assert_eq!((err.line, err.column), (2, 9), "{err}");
+}
+
+#[test]
+fn the_reference_examples_are_valid() {
+    let reference = include_str!("../REFERENCE.md");
+    let examples: Vec<&str> = reference
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect();
+    assert_eq!(examples.len(), 2);
+    let brief = ok(examples[0]);
+    assert_eq!(names(&brief), ["outline", "draft", "critique"]);
+    let review = ok(examples[1]);
+    assert_eq!(names(&review), ["security", "style", "summary"]);
+    assert_eq!(review.steps[2].depends_on, ["security", "style"]);
+    assert_eq!(review.inputs[0].1.default, None);
+    assert_eq!(
+        render(
+            "{{ steps.o.output | lines | length }}",
+            &json!({"steps": {"o": {"output": "a\nb"}}})
+        )
+        .expect("renders")
+        .text,
+        "2"
+    );
 }
