@@ -391,6 +391,9 @@ fn sse(frames: Vec<(String, Duration)>, tail: Tail) -> Response {
         match tail {
             Tail::End => {}
             Tail::Cut => {
+                // hyper drops frames still buffered when the body fails; let them go out first,
+                // as they would have on a real connection that broke later.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 yield Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     "scripted disconnect",

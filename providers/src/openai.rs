@@ -76,6 +76,32 @@ fn takes_temperature(model: &str) -> bool {
         || model.starts_with("gpt-5-chat")
 }
 
+fn body(request: &ChatRequest, official: bool) -> Body<'_> {
+    let mut messages = Vec::with_capacity(2);
+    if let Some(system) = request.system.as_deref() {
+        messages.push(Message {
+            role: "system",
+            content: system,
+        });
+    }
+    messages.push(Message {
+        role: "user",
+        content: &request.prompt,
+    });
+    Body {
+        model: &request.model,
+        messages,
+        temperature: (!official || takes_temperature(&request.model))
+            .then_some(request.temperature),
+        max_completion_tokens: official.then_some(request.max_tokens),
+        max_tokens: (!official).then_some(request.max_tokens),
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+    }
+}
+
 #[async_trait::async_trait]
 impl Provider for OpenAi {
     fn kind(&self) -> ProviderKind {
@@ -89,30 +115,7 @@ impl Provider for OpenAi {
         } else {
             self.endpoint.key()
         };
-        let mut messages = Vec::with_capacity(2);
-        if let Some(system) = request.system.as_deref() {
-            messages.push(Message {
-                role: "system",
-                content: system,
-            });
-        }
-        messages.push(Message {
-            role: "user",
-            content: &request.prompt,
-        });
-        let body = Body {
-            model: &request.model,
-            messages,
-            temperature: (!self.official || takes_temperature(&request.model))
-                .then_some(request.temperature),
-            max_completion_tokens: self.official.then_some(request.max_tokens),
-            max_tokens: (!self.official).then_some(request.max_tokens),
-            stream: true,
-            stream_options: StreamOptions {
-                include_usage: true,
-            },
-        };
-
+        let body = body(&request, self.official);
         let url = self.endpoint.url("/chat/completions");
         let mut call = self.endpoint.post(&url).json(&body);
         if let Some(key) = key {
@@ -268,5 +271,40 @@ impl WireFormat for Chunks {
 
     fn on_end(&mut self, _out: &mut Vec<Delta>) -> Result<(), ProviderError> {
         Err(http::cut_short(DEFAULTS.label))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(model: &str, official: bool) -> serde_json::Value {
+        let request = ChatRequest {
+            model: model.to_owned(),
+            system: None,
+            prompt: "hi".to_owned(),
+            max_tokens: 100,
+            temperature: 0.5,
+            seed: 0,
+        };
+        serde_json::to_value(body(&request, official)).expect("serialisable")
+    }
+
+    #[test]
+    fn openai_itself_gets_max_completion_tokens() {
+        let body = sent("gpt-4o", true);
+        assert_eq!(body["max_completion_tokens"], 100);
+        assert!(body.get("max_tokens").is_none());
+        assert_eq!(body["temperature"], 0.5);
+    }
+
+    #[test]
+    fn reasoning_models_get_no_temperature() {
+        for model in ["o3", "o4-mini", "gpt-5", "gpt-5-mini"] {
+            assert!(sent(model, true).get("temperature").is_none(), "{model}");
+        }
+        assert_eq!(sent("gpt-5-chat-latest", true)["temperature"], 0.5);
+        // Other servers decide for themselves.
+        assert_eq!(sent("o3", false)["temperature"], 0.5);
     }
 }
