@@ -203,8 +203,8 @@ impl Engine {
         let control = self.register(&definition, Some(batch_id), execution_id);
         let engine = self.clone();
         self.inner.tasks.spawn(async move {
-            super::run::execute(&engine, execution_id, definition, prepared, control).await;
-            engine.runs().remove(&execution_id);
+            super::run::execute(&engine, execution_id, definition, prepared, &control, None).await;
+            engine.end(execution_id, &control);
             drop(permit);
         });
     }

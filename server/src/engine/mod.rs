@@ -71,6 +71,9 @@ struct RunControl {
     cancel: CancellationToken,
     cancel_reason: Mutex<Option<String>>,
     batch_id: Option<Uuid>,
+    /// Set when the run publishes its final event; `finished` flips once that is stored.
+    finishing: std::sync::atomic::AtomicBool,
+    finished: watch::Sender<bool>,
 }
 
 /// How to start a run.
@@ -201,7 +204,11 @@ impl Engine {
     ) -> Result<Started, EngineError> {
         let definition = self.resolve(&request).await?;
         let prepared = self.prepare(&definition, &request)?;
-        Ok(self.launch(definition, prepared, batch_id, Uuid::new_v4()))
+        let (stored, is_stored) = tokio::sync::oneshot::channel();
+        let started = self.launch(definition, prepared, batch_id, Uuid::new_v4(), Some(stored));
+        // Answer once the run is in the store, so reading it right away finds it.
+        let _ = is_stored.await;
+        Ok(started)
     }
 
     /// Finds or saves the definition a request names.
@@ -252,6 +259,7 @@ impl Engine {
         prepared: run::Prepared,
         batch_id: Option<Uuid>,
         execution_id: Uuid,
+        stored: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Started {
         let control = self.register(&definition, batch_id, execution_id);
         let started = Started {
@@ -261,10 +269,47 @@ impl Engine {
         };
         let engine = self.clone();
         self.inner.tasks.spawn(async move {
-            run::execute(&engine, execution_id, definition, prepared, control).await;
-            engine.runs().remove(&execution_id);
+            run::execute(
+                &engine,
+                execution_id,
+                definition,
+                prepared,
+                &control,
+                stored,
+            )
+            .await;
+            engine.end(execution_id, &control);
         });
         started
+    }
+
+    /// Forgets a run whose task has ended; anyone waiting for it to finish goes on.
+    fn end(&self, execution_id: Uuid, control: &RunControl) {
+        self.runs().remove(&execution_id);
+        control.finished.send_replace(true);
+    }
+
+    /// For actions on finished runs: a run that is just writing its final event is waited for
+    /// (so "replay" clicked the moment a run completes works); one still running is refused.
+    async fn finished(&self, execution_id: Uuid, refusal: &str) -> Result<(), EngineError> {
+        let Some(control) = self.runs().get(&execution_id).cloned() else {
+            return Ok(());
+        };
+        if !control.finishing.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(EngineError::Conflict(refusal.to_owned()));
+        }
+        let mut finished = control.finished.subscribe();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            finished.wait_for(|done| *done),
+        )
+        .await;
+        match waited {
+            Ok(_) => Ok(()),
+            Err(_) => Err(EngineError::Conflict(
+                "the run is still writing its results; try again in a moment".into(),
+            )),
+        }
     }
 
     /// Makes a run controllable before its task starts, so a pause or cancel right after the
@@ -281,6 +326,8 @@ impl Engine {
             cancel: CancellationToken::new(),
             cancel_reason: Mutex::default(),
             batch_id,
+            finishing: Default::default(),
+            finished: watch::channel(false).0,
         });
         self.runs().insert(execution_id, control.clone());
         control
@@ -371,11 +418,11 @@ impl Engine {
         let past = executions::run_record(&self.inner.pool, execution_id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no execution {execution_id}")))?;
-        if self.runs().contains_key(&execution_id) {
-            return Err(EngineError::Conflict(
-                "the run is still in progress; cancel it first".into(),
-            ));
-        }
+        self.finished(
+            execution_id,
+            "the run is still in progress; cancel it first",
+        )
+        .await?;
         let request = past.start_request()?;
         self.start(request).await
     }
@@ -387,11 +434,11 @@ impl Engine {
         step_name: &str,
         request: ReplayRequest,
     ) -> Result<Replayed, EngineError> {
-        if self.runs().contains_key(&execution_id) {
-            return Err(EngineError::Conflict(
-                "the run is still in progress; replay its steps once it has finished".into(),
-            ));
-        }
+        self.finished(
+            execution_id,
+            "the run is still in progress; replay its steps once it has finished",
+        )
+        .await?;
         let past = executions::run_record(&self.inner.pool, execution_id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no execution {execution_id}")))?;

@@ -2,11 +2,7 @@
 //! pipeline's `max_parallel`; pause stops new steps from starting, cancel aborts the running
 //! ones; the first step that fails for good ends the run.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-    time::Instant,
-};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use app::models::{
     EventBody, PipelineCompleted, PipelineError, PipelineStarted, RunTransition, Totals,
@@ -151,26 +147,35 @@ pub(super) async fn execute(
     execution_id: Uuid,
     definition: Arc<Definition>,
     prepared: Prepared,
-    control: Arc<RunControl>,
+    control: &RunControl,
+    stored: Option<tokio::sync::oneshot::Sender<()>>,
 ) {
     let started = Instant::now();
     let pipeline = &definition.pipeline;
-    engine.publish(EventBody::PipelineStarted(PipelineStarted {
-        execution_id,
-        pipeline: definition.name.clone(),
-        config: prepared.config(&definition),
-        inputs: Value::Object(prepared.inputs.clone()),
-        started_at: Utc::now(),
-        version: Some(definition.version),
-        batch_id: control.batch_id,
-    }));
+    let announced = engine
+        .inner
+        .bus
+        .publish_durable(EventBody::PipelineStarted(PipelineStarted {
+            execution_id,
+            pipeline: definition.name.clone(),
+            config: prepared.config(&definition),
+            inputs: Value::Object(prepared.inputs.clone()),
+            started_at: Utc::now(),
+            version: Some(definition.version),
+            batch_id: control.batch_id,
+        }));
+    if let Err(error) = announced.await {
+        tracing::warn!("the start of run {execution_id} was not stored: {error}");
+    }
+    if let Some(stored) = stored {
+        let _ = stored.send(());
+    }
 
     // Steps of this run are cancelled together: by the user, by a failed sibling, or at shutdown.
     let steps_cancel = engine.inner.stopping.child_token();
     let mut outputs: HashMap<String, String> = HashMap::new();
     let mut pending: Vec<&Step> = pipeline.steps.iter().collect();
     let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
-    let mut in_flight: HashSet<String> = HashSet::new();
     let mut totals = Totals::default();
     let mut failure: Option<(String, String)> = None;
     let mut paused = control.paused.subscribe();
@@ -190,7 +195,6 @@ pub(super) async fn execute(
                     break;
                 };
                 let step = pending.remove(index);
-                in_flight.insert(step.name.clone());
                 let job = step::Job {
                     execution_id,
                     step: prepared.resolve_step(step),
@@ -219,7 +223,6 @@ pub(super) async fn execute(
                         continue;
                     }
                 };
-                in_flight.remove(&name);
                 match outcome {
                     Outcome::Completed { output, tokens, cost_usd } => {
                         totals.tokens += u64::from(tokens);
@@ -288,6 +291,9 @@ pub(super) async fn execute(
         })
     };
     // Final events are on disk before the run counts as over, so a read right after sees them.
+    control
+        .finishing
+        .store(true, std::sync::atomic::Ordering::Release);
     if let Err(error) = engine.inner.bus.publish_durable(body).await {
         tracing::warn!("the end of run {execution_id} was not stored: {error}");
     }

@@ -160,7 +160,8 @@ async fn run_attempt(engine: &Engine, job: &Job, attempt: u32) -> Attempt {
         replay_of: job.replay_of,
         config: json!({
             "max_tokens": step.max_tokens,
-            "temperature": step.temperature,
+            // f32 → f64 without the binary noise (0.7, not 0.699999988).
+            "temperature": (f64::from(step.temperature) * 1000.0).round() / 1000.0,
             "timeout_ms": step.timeout_ms,
             "retry": step.retry,
             "depends_on": step.depends_on,
@@ -323,7 +324,11 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
                     step: step.name.clone(),
                     chunk: text,
                 }));
-                if completion_tokens > max_tokens && step.token_budget.is_some() {
+                // Providers stop at max_tokens themselves; this stops one that does not. The
+                // slack covers chunk-by-chunk counting differing from the provider's tokenizer.
+                if completion_tokens > max_tokens + max_tokens / 10 + 8
+                    && step.token_budget.is_some()
+                {
                     let usage = Usage {
                         prompt_tokens,
                         completion_tokens,

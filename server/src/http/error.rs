@@ -61,19 +61,20 @@ impl From<crate::engine::EngineError> for ApiError {
             BadRequest(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             Invalid(diagnostics) => {
-                let first = diagnostics
-                    .first()
+                // The first few in the message, so a user reading only `error` still sees them.
+                const SHOWN: usize = 5;
+                let mut message = diagnostics
+                    .iter()
+                    .take(SHOWN)
                     .map(ToString::to_string)
-                    .unwrap_or_default();
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if diagnostics.len() > SHOWN {
+                    message.push_str(&format!("; and {} more", diagnostics.len() - SHOWN));
+                }
                 let mut error = Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "the pipeline is not valid: {first}{}",
-                        match diagnostics.len() {
-                            1 => String::new(),
-                            n => format!(" (and {} more)", n - 1),
-                        }
-                    ),
+                    format!("the pipeline is not valid: {message}"),
                 );
                 error.diagnostics = Some(diagnostics);
                 error
