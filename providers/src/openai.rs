@@ -122,11 +122,7 @@ impl Provider for OpenAi {
             call = call.bearer_auth(key);
         }
         let response = self.endpoint.send(&url, call, parse_error).await?;
-        Ok(http::read_events(
-            response,
-            Chunks,
-            self.endpoint.label,
-        ))
+        Ok(http::read_events(response, Chunks, self.endpoint.label))
     }
 }
 

@@ -236,155 +236,116 @@ impl Rng {
     }
 }
 
+#[rustfmt::skip]
 const STOPWORDS: &[&str] = &[
-    "about",
-    "above",
-    "after",
-    "again",
-    "also",
-    "and",
-    "answer",
-    "because",
-    "been",
-    "before",
-    "being",
-    "below",
-    "between",
-    "both",
-    "brief",
-    "concise",
-    "could",
-    "does",
-    "each",
-    "explain",
-    "expand",
-    "following",
-    "from",
-    "give",
-    "have",
-    "here",
-    "into",
-    "just",
-    "like",
-    "make",
-    "more",
-    "most",
-    "only",
-    "other",
-    "over",
-    "please",
-    "should",
-    "some",
-    "such",
-    "than",
-    "that",
-    "their",
-    "them",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "through",
-    "very",
-    "what",
-    "when",
-    "where",
-    "which",
-    "while",
-    "with",
-    "would",
-    "write",
-    "your",
+    "about", "above", "after", "again", "also", "and", "answer", "because", "been", "before",
+    "being", "below", "between", "both", "could", "does", "each", "explain", "expand",
+    "following", "from", "give", "have", "here", "into", "just", "like", "make", "more", "most",
+    "only", "other", "over", "please", "should", "some", "such", "than", "that", "their", "them",
+    "then", "there", "these", "they", "this", "those", "through", "very", "what", "when", "where",
+    "which", "while", "with", "would", "write", "your", "concise", "mention", "include",
+    "cover", "focus", "discuss",
+    // Words that say what shape the answer takes, not what it is about.
+    "outline", "list", "points", "point", "steps", "critique", "draft", "review", "describe",
+    "summarise", "summarize", "summary", "bullet", "bullets", "paragraph", "paragraphs",
+    "sentences", "words", "short", "detailed", "three", "five", "seven", "brief", "briefs",
 ];
 
+#[rustfmt::skip]
 const ADJECTIVES: &[&str] = &[
-    "reliable",
-    "explicit",
-    "incremental",
-    "consistent",
-    "observable",
-    "simple",
-    "costly",
-    "robust",
-    "predictable",
-    "shared",
-    "careful",
-    "practical",
-    "durable",
-    "narrow",
+    "reliable", "explicit", "incremental", "consistent", "observable", "simple", "costly",
+    "robust", "predictable", "shared", "careful", "practical", "durable", "narrow",
 ];
+#[rustfmt::skip]
 const NOUNS: &[&str] = &[
-    "latency",
-    "throughput",
-    "state",
-    "the data model",
-    "error handling",
-    "schema changes",
-    "ownership",
-    "failure modes",
-    "the write path",
-    "consistency",
-    "operating cost",
-    "the feedback loop",
-    "interfaces",
-    "retries",
-    "test coverage",
-    "the rollout plan",
+    "latency", "throughput", "state", "the data model", "error handling", "schema changes",
+    "ownership", "failure modes", "the write path", "consistency", "operating cost",
+    "the feedback loop", "interfaces", "retries", "test coverage", "the rollout plan",
 ];
+#[rustfmt::skip]
 const VERBS: &[&str] = &[
-    "improves",
-    "simplifies",
-    "exposes",
-    "reduces",
-    "shapes",
-    "depends on",
-    "complicates",
-    "clarifies",
-    "protects",
-    "constrains",
+    "improves", "simplifies", "exposes", "reduces", "shapes", "depends on", "complicates",
+    "clarifies", "protects", "constrains",
 ];
+#[rustfmt::skip]
 const GERUNDS: &[&str] = &[
-    "mapping",
-    "measuring",
-    "documenting",
-    "isolating",
-    "testing",
-    "versioning",
-    "reviewing",
+    "mapping", "measuring", "documenting", "isolating", "testing", "versioning", "reviewing",
 ];
+#[rustfmt::skip]
 const OPENERS: &[&str] = &[
-    "In practice,",
-    "For example,",
-    "Over time,",
-    "In most teams,",
-    "At first,",
-    "Crucially,",
+    "In practice,", "For example,", "Over time,", "In most teams,", "At first,", "Crucially,",
 ];
+/// Words that end the subject phrase ("caching strategies for web APIs" → "caching strategies").
+const PHRASE_ENDS: &[&str] = &["for", "in", "with", "to", "and", "that", "using", "from"];
 
-/// Topic words: the prompt's longer words that are not filler, in order, without repeats.
-fn keywords(prompt: &str) -> Vec<String> {
-    let mut words: Vec<String> = Vec::new();
+/// What the answer is about: the phrase after "about" (or "on", "regarding", "covering") when
+/// the prompt has one, then the prompt's longer words that are not filler, without repeats.
+fn topics(prompt: &str) -> Vec<String> {
+    let mut topics: Vec<String> = Vec::new();
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    if let Some(at) = words
+        .iter()
+        .position(|w| ["about", "on", "regarding", "covering"].contains(&w.to_lowercase().as_str()))
+    {
+        let mut phrase = Vec::new();
+        for word in words.iter().skip(at + 1).take(4) {
+            if PHRASE_ENDS.contains(&word.to_lowercase().as_str()) {
+                break;
+            }
+            let bare = word.trim_end_matches(|c: char| !c.is_alphanumeric());
+            if !bare.is_empty() {
+                phrase.push(bare);
+            }
+            if bare.len() != word.len() {
+                break;
+            }
+        }
+        if !phrase.is_empty() {
+            topics.push(phrase.join(" "));
+        }
+    }
     for word in prompt
         .split(|c: char| !c.is_alphanumeric() && c != '-')
-        .map(|w| w.trim_matches('-').to_lowercase())
+        .map(|w| w.trim_matches('-'))
     {
-        if word.len() >= 4
-            && word.chars().all(|c| c.is_alphabetic() || c == '-')
-            && !STOPWORDS.contains(&word.as_str())
-            && !words.contains(&word)
-        {
-            words.push(word);
+        let lower = word.to_lowercase();
+        let filler = word.len() < 4
+            || !word.chars().all(|c| c.is_alphabetic() || c == '-')
+            || STOPWORDS.contains(&lower.as_str())
+            || lower.ends_with("-point")
+            || lower.ends_with("-step");
+        let known = topics.iter().any(|t| t.to_lowercase().contains(&lower));
+        if !filler && !known {
+            topics.push(word.to_owned());
         }
-        if words.len() == 8 {
+        if topics.len() == 6 {
             break;
         }
     }
-    if words.is_empty() {
-        words.push("the system".to_owned());
+    if topics.is_empty() {
+        topics.push("the system".to_owned());
     }
-    words
+    topics
+}
+
+/// "a" before a vowel sound becomes "an" (by spelling; close enough for generated text).
+fn fix_articles(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(at) = rest.find(|c| c == 'a' || c == 'A') {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let starts_word = out.chars().last().is_none_or(|c| !c.is_alphanumeric());
+        let next_is_vowel_word =
+            from[1..].starts_with(' ') && from[2..].starts_with(|c: char| "aeiouAEIOU".contains(c));
+        out.push_str(&from[..1]);
+        if starts_word && next_is_vowel_word {
+            out.push('n');
+        }
+        rest = &from[1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn capitalise(text: &str) -> String {
@@ -438,7 +399,7 @@ fn sentence(topic: &str, rng: &mut Rng) -> String {
 
 /// Text of about `length` word pieces, shaped by what the prompt asks for.
 fn compose(prompt: &str, length: usize, rng: &mut Rng) -> String {
-    let topics = keywords(prompt);
+    let topics = topics(prompt);
     let lower = prompt.to_lowercase();
     let listing = ["outline", "list", "points", "steps"]
         .iter()
@@ -450,16 +411,23 @@ fn compose(prompt: &str, length: usize, rng: &mut Rng) -> String {
     let mut text = String::new();
     let mut item = 0;
     while word_pieces(&text).len() < length {
-        let topic = topics[rng.below(topics.len() as u64) as usize].as_str();
+        // The main subject half the time, the prompt's other words the rest.
+        let topic = if rng.below(2) == 0 {
+            topics[0].as_str()
+        } else {
+            topics[rng.below(topics.len() as u64) as usize].as_str()
+        };
         if listing {
+            // Points are headed by the subjects in turn.
+            let heading = topics[item % topics.len()].as_str();
             item += 1;
             if !text.is_empty() {
                 text.push('\n');
             }
             text.push_str(&format!(
                 "{item}. {}: {}",
-                capitalise(topic),
-                sentence(topic, rng)
+                capitalise(heading),
+                sentence(heading, rng)
             ));
         } else if critique && text.is_empty() {
             text.push_str(&format!(
@@ -476,7 +444,7 @@ fn compose(prompt: &str, length: usize, rng: &mut Rng) -> String {
             text.push_str(&sentence(topic, rng));
         }
     }
-    text
+    fix_articles(&text)
 }
 
 /// Splits text the way a tokenizer roughly does: a word with its leading space, long words
@@ -534,10 +502,22 @@ mod tests {
     }
 
     #[test]
-    fn keywords_skip_filler() {
+    fn topics_start_with_the_subject() {
         assert_eq!(
-            keywords("Write a five-point outline about event sourcing."),
-            ["five-point", "outline", "event", "sourcing"]
+            topics("Write a five-point outline about event sourcing."),
+            ["event sourcing"]
+        );
+        assert_eq!(
+            topics("Critique this draft on caching APIs: mention Redis and its eviction."),
+            ["caching APIs", "Redis", "eviction"]
+        );
+    }
+
+    #[test]
+    fn articles_agree() {
+        assert_eq!(
+            fix_articles("A incremental plan, a shared log and a observable cat"),
+            "An incremental plan, a shared log and an observable cat"
         );
     }
 }

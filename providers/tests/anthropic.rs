@@ -65,7 +65,10 @@ async fn sends_key_version_system_and_max_tokens() {
 async fn missing_key_is_auth_naming_the_variable() {
     let client = Anthropic::new("anthropic", &HttpConfig::default(), &no_env).expect("valid");
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Auth);
     assert_eq!(
@@ -82,37 +85,63 @@ async fn error_body_gives_kind_and_message() {
     )])
     .await;
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::InvalidRequest);
     assert!(error.message.contains("400"), "{}", error.message);
-    assert!(error.message.contains("max_tokens: 100000 > 64000"), "{}", error.message);
-    assert!(error.message.contains("invalid_request_error"), "{}", error.message);
+    assert!(
+        error.message.contains("max_tokens: 100000 > 64000"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("invalid_request_error"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
 async fn rate_limit_with_retry_after() {
-    let (_server, client) = fake(vec![
-        Reply::error(429, "Number of request tokens has exceeded your rate limit")
-            .with_retry_after("7"),
-    ])
+    let (_server, client) = fake(vec![Reply::error(
+        429,
+        "Number of request tokens has exceeded your rate limit",
+    )
+    .with_retry_after("7")])
     .await;
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::RateLimited);
     assert_eq!(error.retry_after, Some(Duration::from_secs(7)));
-    assert!(error.message.contains("rate_limit_error"), "{}", error.message);
+    assert!(
+        error.message.contains("rate_limit_error"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
 async fn overloaded_529_is_server() {
     let (_server, client) = fake(vec![Reply::error(529, "Overloaded")]).await;
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Server);
-    assert!(error.message.contains("overloaded_error"), "{}", error.message);
+    assert!(
+        error.message.contains("overloaded_error"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
@@ -141,7 +170,10 @@ async fn rate_limit_error_event_is_rate_limited() {
     }])
     .await;
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::RateLimited);
 }
@@ -150,11 +182,22 @@ async fn rate_limit_error_event_is_rate_limited() {
 async fn unauthorised_is_auth() {
     let (_server, client) = fake(vec![Reply::error(401, "invalid x-api-key")]).await;
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Auth);
-    assert!(error.message.contains("invalid x-api-key"), "{}", error.message);
-    assert!(error.message.contains("authentication_error"), "{}", error.message);
+    assert!(
+        error.message.contains("invalid x-api-key"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("authentication_error"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
@@ -187,7 +230,9 @@ async fn body_ending_without_message_stop_is_network() {
     assert_eq!(outcome.text(), "Hi");
     let error = outcome.error.expect("an error");
     assert_eq!(error.kind, ErrorKind::Network);
-    assert!(error.message.contains("ended before the response was complete"));
+    assert!(error
+        .message
+        .contains("ended before the response was complete"));
 }
 
 #[tokio::test]
@@ -199,7 +244,10 @@ async fn garbage_is_malformed() {
     }])
     .await;
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Malformed);
 }
@@ -214,8 +262,15 @@ async fn connection_refused_is_network() {
     };
     let client = Anthropic::new("anthropic", &config, &no_env).expect("valid config");
 
-    let error = call(&client, request("claude-sonnet-4-5")).await.error.expect("an error");
+    let error = call(&client, request("claude-sonnet-4-5"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Network);
-    assert!(error.message.contains(&format!("{url}/v1/messages")), "{}", error.message);
+    assert!(
+        error.message.contains(&format!("{url}/v1/messages")),
+        "{}",
+        error.message
+    );
 }

@@ -26,8 +26,7 @@ async fn streams_text_then_usage() {
         prompt_tokens: 9,
         completion_tokens: 5,
     };
-    let (_server, client) =
-        fake(vec![Reply::stream(&["Bonjour", " le", " monde"], usage)]).await;
+    let (_server, client) = fake(vec![Reply::stream(&["Bonjour", " le", " monde"], usage)]).await;
 
     let outcome = call(&client, request("gemini-2.5-flash")).await;
 
@@ -43,7 +42,10 @@ async fn sends_model_path_key_header_and_generation_config() {
     call(&client, request("models/gemini-2.0-flash")).await;
 
     let sent = &server.requests()[0];
-    assert_eq!(sent.path, "/v1beta/models/gemini-2.0-flash:streamGenerateContent");
+    assert_eq!(
+        sent.path,
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent"
+    );
     assert_eq!(sent.query.as_deref(), Some("alt=sse"));
     assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
     assert_eq!(
@@ -81,10 +83,17 @@ async fn google_api_key_is_the_fallback() {
 async fn missing_key_is_auth_naming_the_variable() {
     let client = Gemini::new("gemini", &HttpConfig::default(), &no_env).expect("valid");
 
-    let error = call(&client, request("gemini-2.5-pro")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-pro"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Auth);
-    assert!(error.message.starts_with("GEMINI_API_KEY is not set"), "{}", error.message);
+    assert!(
+        error.message.starts_with("GEMINI_API_KEY is not set"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
@@ -95,27 +104,45 @@ async fn error_body_gives_kind_and_message() {
     )])
     .await;
 
-    let error = call(&client, request("gemini-2.5-pro")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-pro"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::InvalidRequest);
     assert!(error.message.contains("400"), "{}", error.message);
-    assert!(error.message.contains("must be positive"), "{}", error.message);
-    assert!(error.message.contains("INVALID_ARGUMENT"), "{}", error.message);
+    assert!(
+        error.message.contains("must be positive"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("INVALID_ARGUMENT"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
 async fn resource_exhausted_with_retry_info() {
     let (_server, client) = fake(vec![
-        Reply::error(429, "You exceeded your current quota").with_retry_after("2"),
+        Reply::error(429, "You exceeded your current quota").with_retry_after("2")
     ])
     .await;
 
-    let error = call(&client, request("gemini-2.5-flash")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-flash"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::RateLimited);
     // From RetryInfo.retryDelay "2s" in the body; the fake sends no header.
     assert_eq!(error.retry_after, Some(Duration::from_secs(2)));
-    assert!(error.message.contains("RESOURCE_EXHAUSTED"), "{}", error.message);
+    assert!(
+        error.message.contains("RESOURCE_EXHAUSTED"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
@@ -141,17 +168,27 @@ async fn forbidden_is_auth() {
     )])
     .await;
 
-    let error = call(&client, request("gemini-2.5-flash")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-flash"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Auth);
-    assert!(error.message.contains("unregistered callers"), "{}", error.message);
+    assert!(
+        error.message.contains("unregistered callers"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
 async fn unauthorised_is_auth() {
     let (_server, client) = fake(vec![Reply::error(401, "API key not valid")]).await;
 
-    let error = call(&client, request("gemini-2.5-flash")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-flash"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Auth);
 }
@@ -181,7 +218,9 @@ async fn body_ending_without_finish_reason_is_network() {
     assert_eq!(outcome.text(), "Hi");
     let error = outcome.error.expect("an error");
     assert_eq!(error.kind, ErrorKind::Network);
-    assert!(error.message.contains("ended before the response was complete"));
+    assert!(error
+        .message
+        .contains("ended before the response was complete"));
 }
 
 #[tokio::test]
@@ -223,10 +262,17 @@ async fn garbage_is_malformed() {
     }])
     .await;
 
-    let error = call(&client, request("gemini-2.5-flash")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-flash"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Malformed);
-    assert!(error.message.contains("not json at all"), "{}", error.message);
+    assert!(
+        error.message.contains("not json at all"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
@@ -239,7 +285,10 @@ async fn connection_refused_is_network() {
     };
     let client = Gemini::new("gemini", &config, &no_env).expect("valid config");
 
-    let error = call(&client, request("gemini-2.5-flash")).await.error.expect("an error");
+    let error = call(&client, request("gemini-2.5-flash"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Network);
     assert!(error.message.contains(&url), "{}", error.message);

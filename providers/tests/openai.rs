@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use common::{call, no_env, refused_url, request};
 use providers::{
-    fakes::{FakeServer, Reply},
     config::HttpConfig,
+    fakes::{FakeServer, Reply},
     ErrorKind, OpenAi, Provider, ProviderKind, Usage,
 };
 use serde_json::json;
@@ -47,7 +47,10 @@ async fn sends_model_messages_and_limits() {
     let sent = &sent[0];
     assert_eq!(sent.method, "POST");
     assert_eq!(sent.path, "/v1/chat/completions");
-    assert_eq!(sent.header("authorization"), Some(&*format!("Bearer {KEY}")));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(&*format!("Bearer {KEY}"))
+    );
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(
         sent.body,
@@ -121,12 +124,23 @@ async fn error_body_gives_kind_and_message() {
     )])
     .await;
 
-    let error = call(&client, request("gpt-9")).await.error.expect("an error");
+    let error = call(&client, request("gpt-9"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::InvalidRequest);
     assert!(error.message.contains("404"), "{}", error.message);
-    assert!(error.message.contains("The model `gpt-9` does not exist"), "{}", error.message);
-    assert!(error.message.contains("model_not_found"), "{}", error.message);
+    assert!(
+        error.message.contains("The model `gpt-9` does not exist"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("model_not_found"),
+        "{}",
+        error.message
+    );
     assert!(!error.is_retryable());
 }
 
@@ -138,10 +152,17 @@ async fn rate_limit_with_retry_after_seconds() {
     ])
     .await;
 
-    let error = call(&client, request("gpt-4o")).await.error.expect("an error");
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
     assert_eq!(error.kind, ErrorKind::RateLimited);
     assert_eq!(error.retry_after, Some(Duration::from_secs(1)));
-    assert!(error.message.contains("Rate limit reached"), "{}", error.message);
+    assert!(
+        error.message.contains("Rate limit reached"),
+        "{}",
+        error.message
+    );
     assert!(error.is_retryable());
 
     // The retry the engine would make gets the next scripted reply.
@@ -152,10 +173,12 @@ async fn rate_limit_with_retry_after_seconds() {
 #[tokio::test]
 async fn rate_limit_with_retry_after_http_date() {
     let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
-    let (_server, client) =
-        fake(vec![Reply::error(429, "slow down").with_retry_after(&at)]).await;
+    let (_server, client) = fake(vec![Reply::error(429, "slow down").with_retry_after(&at)]).await;
 
-    let error = call(&client, request("gpt-4o")).await.error.expect("an error");
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::RateLimited);
     let delay = error.retry_after.expect("a delay from the date");
@@ -170,7 +193,10 @@ async fn rate_limit_with_retry_after_http_date() {
 async fn server_errors_are_retryable() {
     let (_server, client) = fake(vec![Reply::error(503, "The server is overloaded")]).await;
 
-    let error = call(&client, request("gpt-4o")).await.error.expect("an error");
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Server);
     assert!(error.message.contains("503"), "{}", error.message);
@@ -184,10 +210,17 @@ async fn unauthorised_is_auth_and_never_echoes_the_key() {
     )])
     .await;
 
-    let error = call(&client, request("gpt-4o")).await.error.expect("an error");
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Auth);
-    assert!(error.message.contains("Incorrect API key provided"), "{}", error.message);
+    assert!(
+        error.message.contains("Incorrect API key provided"),
+        "{}",
+        error.message
+    );
     assert!(!error.message.contains(KEY), "{}", error.message);
     assert!(!format!("{client:?}").contains(KEY));
 }
@@ -202,7 +235,9 @@ async fn disconnect_mid_stream_is_network() {
     let error = outcome.error.expect("an error");
     assert_eq!(error.kind, ErrorKind::Network);
     assert!(
-        error.message.contains("the stream ended before the response was complete"),
+        error
+            .message
+            .contains("the stream ended before the response was complete"),
         "{}",
         error.message
     );
@@ -210,7 +245,8 @@ async fn disconnect_mid_stream_is_network() {
 
 #[tokio::test]
 async fn body_ending_without_done_is_network() {
-    let chunk = json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]});
+    let chunk =
+        json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]});
     let (_server, client) = fake(vec![Reply::Raw {
         status: 200,
         content_type: "text/event-stream".to_owned(),
@@ -238,7 +274,10 @@ async fn garbage_is_malformed() {
     }])
     .await;
 
-    let error = call(&client, request("gpt-4o")).await.error.expect("an error");
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Malformed);
     assert!(error.message.contains("[oops"), "{}", error.message);
@@ -258,16 +297,26 @@ async fn error_inside_the_stream() {
     assert_eq!(outcome.chunks, ["part 0 "]);
     let error = outcome.error.expect("an error");
     assert_eq!(error.kind, ErrorKind::Server);
-    assert!(error.message.contains("The server had an error"), "{}", error.message);
+    assert!(
+        error.message.contains("The server had an error"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
 async fn stalled_stream_pends_until_dropped() {
     let (_server, client) = fake(vec![Reply::Stall { after_chunks: 1 }]).await;
-    let mut stream = client.stream(request("gpt-4o")).await.expect("response starts");
+    let mut stream = client
+        .stream(request("gpt-4o"))
+        .await
+        .expect("response starts");
 
     use futures::StreamExt;
-    assert!(matches!(stream.next().await, Some(Ok(providers::Delta::Text(_)))));
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(providers::Delta::Text(_)))
+    ));
     let next = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
     assert!(next.is_err(), "a stalled stream yields nothing: {next:?}");
 }
@@ -282,9 +331,20 @@ async fn connection_refused_is_network_naming_the_url() {
     };
     let client = OpenAi::new("local", &config, &no_env).expect("valid config");
 
-    let error = call(&client, request("gpt-4o")).await.error.expect("an error");
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
 
     assert_eq!(error.kind, ErrorKind::Network);
-    assert!(error.message.contains(&format!("{url}/chat/completions")), "{}", error.message);
-    assert!(error.message.contains("could not connect"), "{}", error.message);
+    assert!(
+        error.message.contains(&format!("{url}/chat/completions")),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("could not connect"),
+        "{}",
+        error.message
+    );
 }
