@@ -49,6 +49,154 @@ impl std::fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
+/// Limits on one template's shape, checked before MiniJinja sees it. MiniJinja recurses over
+/// expressions and nested blocks, and some chains (`a.a.a…`, `- - - b`, `b + b + …`) have no limit
+/// of their own: a few thousand links overflow a 1 MiB stack (the browser's WebAssembly default).
+/// Real prompts stay far below these.
+const MAX_TAG_TOKENS: usize = 500;
+const MAX_BRACKET_DEPTH: usize = 32;
+const MAX_BLOCK_DEPTH: usize = 32;
+
+/// Rejects templates whose tags are long or deep enough to risk the engine's stack (see
+/// [`MAX_TAG_TOKENS`]). A rough lexer: it only needs to count, not to understand.
+fn check_shape(source: &str) -> Result<(), TemplateError> {
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    let mut blocks = 0usize;
+    while let Some(found) = source[i..].find('{') {
+        let start = i + found;
+        let close = match bytes.get(start + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            Some(b'#') => {
+                i = source[start + 2..]
+                    .find("#}")
+                    .map_or(source.len(), |end| start + 2 + end + 2);
+                continue;
+            }
+            _ => {
+                i = start + 1;
+                continue;
+            }
+        };
+        let body_start = start + 2;
+        let mut tokens = 0usize;
+        let mut depth = 0usize;
+        let mut j = body_start;
+        let mut quote: Option<u8> = None;
+        let mut in_word = false;
+        let mut end = source.len();
+        while j < bytes.len() {
+            let b = bytes[j];
+            if let Some(q) = quote {
+                if b == b'\\' {
+                    j += 1;
+                } else if b == q {
+                    quote = None;
+                }
+                j += 1;
+                continue;
+            }
+            if bytes[j..].starts_with(close.as_bytes()) {
+                end = j;
+                break;
+            }
+            let word = b.is_ascii_alphanumeric() || b == b'_';
+            match b {
+                b'"' | b'\'' => {
+                    quote = Some(b);
+                    tokens += 1;
+                }
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    tokens += 1;
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ if word => {
+                    if !in_word {
+                        tokens += 1;
+                    }
+                }
+                _ if b.is_ascii_whitespace() => {}
+                _ => tokens += 1,
+            }
+            in_word = word;
+            let problem = if depth > MAX_BRACKET_DEPTH {
+                Some(format!(
+                    "brackets nested more than {MAX_BRACKET_DEPTH} deep"
+                ))
+            } else if tokens > MAX_TAG_TOKENS {
+                Some(format!(
+                    "a tag longer than {MAX_TAG_TOKENS} words and symbols"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(error_at(
+                    source,
+                    start,
+                    format!("template too complex: {problem}; split it up"),
+                ));
+            }
+            j += 1;
+        }
+        let end = end.min(source.len());
+        if close == "%}" {
+            let body = source
+                .get(body_start..end)
+                .unwrap_or_default()
+                .trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+');
+            let keyword = body.split_whitespace().next().unwrap_or_default();
+            match keyword {
+                "raw" => {
+                    // Raw text up to `endraw` is not template syntax.
+                    i = source[end..]
+                        .find("endraw")
+                        .map_or(source.len(), |at| end + at);
+                    continue;
+                }
+                "if" | "for" | "macro" | "call" | "filter" | "with" | "block" | "autoescape" => {
+                    blocks += 1;
+                }
+                "set" if !body.contains('=') => blocks += 1,
+                _ if keyword.starts_with("end") => blocks = blocks.saturating_sub(1),
+                _ => {}
+            }
+            if blocks > MAX_BLOCK_DEPTH {
+                return Err(error_at(
+                    source,
+                    start,
+                    format!(
+                        "template too complex: blocks nested more than {MAX_BLOCK_DEPTH} deep; split it up"
+                    ),
+                ));
+            }
+        }
+        i = (end + close.len()).min(source.len());
+    }
+    Ok(())
+}
+
+/// A [`TemplateError`] at byte `offset` (a character boundary) of `source`.
+fn error_at(source: &str, offset: usize, message: String) -> TemplateError {
+    let before = &source[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    TemplateError {
+        message,
+        offset,
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+    }
+}
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -64,6 +212,7 @@ fn environment() -> Environment<'static> {
 /// far as they are static, so `steps[name].output` yields just `steps`. Loop variables and `set`
 /// names are not references; the engine's own globals ([`BUILTIN_GLOBALS`]) are.
 pub fn references(source: &str) -> Result<Vec<String>, TemplateError> {
+    check_shape(source)?;
     let env = environment();
     let template = env
         .template_from_str(source)
@@ -88,27 +237,15 @@ fn template_error(source: &str, e: &minijinja::Error) -> TemplateError {
     while !source.is_char_boundary(offset) {
         offset -= 1;
     }
-    let before = &source[..offset];
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .count()
-        + 1;
-    TemplateError {
-        message: e
-            .detail()
-            .map_or_else(|| e.kind().to_string(), str::to_owned),
-        offset,
-        line: u32::try_from(line).unwrap_or(u32::MAX),
-        column: u32::try_from(column).unwrap_or(u32::MAX),
-    }
+    let message = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), str::to_owned);
+    error_at(source, offset, message)
 }
 
 /// Renders `source` with `context`. The error message says what failed and where in the template.
 pub fn render(source: &str, context: &Value) -> Result<Rendered, String> {
+    check_shape(source).map_err(|e| format!("template syntax error at {e}"))?;
     let env = environment();
     let template = env
         .template_from_str(source)
@@ -198,6 +335,26 @@ mod tests {
         assert_eq!(rendered.text, "<b>x & y</b> done");
         assert_eq!(rendered.variables["topic"], json!("x & y"));
         assert_eq!(rendered.variables["steps.a.output"], json!("done"));
+    }
+
+    #[test]
+    fn stack_hungry_templates_are_rejected_before_parsing() {
+        for source in [
+            format!("ok\n{{{{ {}b }}}}", "a.".repeat(50_000)),
+            format!("{{{{ {}b }}}}", "-".repeat(50_000)),
+            format!("{{{{ {}b{} }}}}", "(".repeat(1_000), ")".repeat(1_000)),
+            "{% if x %}".repeat(10_000),
+        ] {
+            let err = references(&source).expect_err("too complex");
+            assert!(err.message.contains("too complex"), "{err}");
+        }
+        let err = references(&format!("ok\n{{{{ {}b }}}}", "a.".repeat(50_000))).expect_err("long");
+        assert_eq!((err.line, err.column), (2, 1));
+        // Ordinary prompts, strings holding delimiters, and raw blocks pass.
+        let raw = format!("{{% raw %}}{{{{ {} {{% endraw %}}", "(".repeat(100));
+        references(&raw).expect("raw text is not syntax");
+        references("{{ \"}}{{((\" ~ x }} {% for a in b %}{{ a.b.c | trim }}{% endfor %}")
+            .expect("fine");
     }
 
     #[test]

@@ -147,6 +147,15 @@ impl Checker<'_, '_> {
         self.diagnostics.push(diag(at.line, at.column, message));
     }
 
+    /// [`closest`], unless the file already has more problems than are shown: a file with
+    /// thousands of unknown names would otherwise compare each with thousands of candidates.
+    fn suggest<'c>(&self, word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<String> {
+        if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+            return None;
+        }
+        closest(word, candidates)
+    }
+
     fn error_suggest(&mut self, at: Mark, message: impl Into<String>, suggestion: Option<String>) {
         let mut d = diag(at.line, at.column, message);
         d.suggestion = suggestion;
@@ -850,7 +859,7 @@ impl Checker<'_, '_> {
                         "`depends_on` names an unknown step `{}`",
                         yaml::shorten(name, 40)
                     ),
-                    closest(name, scope.step_names.iter().copied()),
+                    self.suggest(name, scope.step_names.iter().copied()),
                 ),
                 Some(&j) if j == index => {
                     self.error(
@@ -925,7 +934,7 @@ impl Checker<'_, '_> {
                             self.error_suggest(
                                 at,
                                 format!("`{field}` uses the output of an unknown step `{name}`"),
-                                closest(name, scope.step_names.iter().copied()),
+                                self.suggest(name, scope.step_names.iter().copied()),
                             );
                         }
                         Some(&j) if j == index => {
@@ -979,7 +988,7 @@ impl Checker<'_, '_> {
                         self.error_suggest(
                             at,
                             format!("`{head}.{name}` in `{field}` is not declared; add `{name}` under `{section}:`"),
-                            closest(name, declared.iter().copied()),
+                            self.suggest(name, declared.iter().copied()),
                         );
                     }
                 }
@@ -993,7 +1002,7 @@ impl Checker<'_, '_> {
                                  `inputs:` (step outputs are `steps.NAME.output`, environment \
                                  values `env.NAME`)"
                             ),
-                            closest(head, scope.inputs.iter().copied()),
+                            self.suggest(head, scope.inputs.iter().copied()),
                         );
                     }
                 }
@@ -1137,7 +1146,7 @@ impl Checker<'_, '_> {
                                 at,
                                 format!(
                                     "dependency cycle: {}; remove one of these dependencies",
-                                    cycle.join(" → ")
+                                    show_cycle(&cycle)
                                 ),
                             );
                         }
@@ -1175,6 +1184,16 @@ impl Checker<'_, '_> {
         }
         Some(order)
     }
+}
+
+/// `a → b → a`; a long cycle shows its first and last few steps.
+fn show_cycle(cycle: &[&str]) -> String {
+    if cycle.len() <= 12 {
+        return cycle.join(" → ");
+    }
+    let head = cycle[..5].join(" → ");
+    let tail = cycle[cycle.len() - 5..].join(" → ");
+    format!("{head} → … ({} more) → {tail}", cycle.len() - 10)
 }
 
 fn unique_targets(edges: &[Edge<'_>]) -> Vec<usize> {
@@ -1228,18 +1247,24 @@ fn slug(name: &str, allow_dash: bool) -> String {
 /// The candidate `word` was most likely meant to be, if any is close enough to suggest.
 pub(crate) fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<String> {
     let lower = word.to_lowercase();
+    let length = lower.chars().count();
     let mut best: Option<(usize, f64, &str)> = None;
-    for candidate in candidates {
+    // Suggestions are for typos among a handful of names; past a few thousand candidates the
+    // comparisons would cost more than they help.
+    for candidate in candidates.take(2_000) {
         if candidate == word {
             continue;
         }
-        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
-        let similarity = strsim::jaro_winkler(&lower, &candidate.to_lowercase());
-        let budget = (candidate.chars().count().max(word.chars().count()) / 3).max(1);
-        let close = distance <= budget
-            || similarity >= 0.88
-            || (lower.len() >= 3 && candidate.to_lowercase().starts_with(&lower));
-        if !close {
+        let folded = candidate.to_lowercase();
+        let budget = (folded.chars().count().max(length) / 3).max(1);
+        let prefix = length >= 3 && folded.starts_with(&lower);
+        // The edit distance is at least the difference in length: skip hopeless candidates cheaply.
+        if !prefix && folded.chars().count().abs_diff(length) > budget.max(3) {
+            continue;
+        }
+        let distance = strsim::osa_distance(&lower, &folded);
+        let similarity = strsim::jaro_winkler(&lower, &folded);
+        if !(distance <= budget || similarity >= 0.88 || prefix) {
             continue;
         }
         let better = match best {

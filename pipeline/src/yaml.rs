@@ -461,8 +461,9 @@ impl<'a> Builder<'a> {
             return Err(diag_at(
                 at,
                 format!(
-                    "the document is too large: it has more than {MAX_NODES} values once aliases \
-                     (`*name`) are expanded; use fewer or smaller aliases"
+                    "the document is too large: it has more than {MAX_NODES} values (an alias \
+                     `*name` counts as a copy of what it refers to); use fewer or smaller aliases, \
+                     or split the pipeline"
                 ),
             ));
         }

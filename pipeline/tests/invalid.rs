@@ -123,7 +123,7 @@ fn cases() -> Vec<Case> {
             "alias bomb",
             alias_bomb(),
             (6, 8),
-            "more than 100000 values once aliases",
+            "more than 100000 values (an alias `*name` counts as a copy",
             None,
         ),
         case(
@@ -486,6 +486,22 @@ fn cases() -> Vec<Case> {
             (6, 17),
             "`steps.a.result` does not exist",
             Some("steps.a.output"),
+        ),
+        case(
+            "template too complex for the engine's stack",
+            v(&format!("  - name: a\n    prompt: \"ok {{{{ {}x }}}}\"\n", "x.".repeat(20_000))),
+            (4, 17),
+            "template too complex",
+            None,
+        ),
+        case(
+            "long cycle is shortened",
+            v(&(0..100)
+                .map(|i| format!("  - name: s{i}\n    prompt: x\n    depends_on: s{}\n", (i + 1) % 100))
+                .collect::<String>()),
+            (302, 17),
+            "dependency cycle: s0 → s1 → s2 → s3 → s4 → … (91 more) → s96 → s97 → s98 → s99 → s0",
+            None,
         ),
         case(
             "dynamic step lookup",
