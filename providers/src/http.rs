@@ -334,3 +334,62 @@ pub(crate) fn read_events<W: WireFormat>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("valid header"));
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "3")])),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "1"), ("retry-after-ms", "250")])),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            retry_after(&headers(&[(
+                "retry-after",
+                "Wed, 21 Oct 2015 07:28:00 GMT"
+            )])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn proto_durations() {
+        assert_eq!(parse_proto_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_proto_duration("0.500s"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_proto_duration("2"), None);
+    }
+
+    #[test]
+    fn statuses() {
+        let kind = |code| kind_for_status(StatusCode::from_u16(code).expect("valid status"));
+        assert_eq!(kind(429), ErrorKind::RateLimited);
+        for code in [500, 502, 503, 504, 529] {
+            assert_eq!(kind(code), ErrorKind::Server, "{code}");
+        }
+        assert_eq!(kind(401), ErrorKind::Auth);
+        assert_eq!(kind(403), ErrorKind::Auth);
+        for code in [400, 404, 422] {
+            assert_eq!(kind(code), ErrorKind::InvalidRequest, "{code}");
+        }
+    }
+}

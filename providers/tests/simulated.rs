@@ -240,4 +240,3 @@ fn rejects_rates_outside_zero_to_one() {
     .expect_err("invalid");
     assert!(error.contains("error_rate"), "{error}");
 }
-
