@@ -332,7 +332,7 @@ fn topics(prompt: &str) -> Vec<String> {
 fn fix_articles(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut rest = text;
-    while let Some(at) = rest.find(|c| c == 'a' || c == 'A') {
+    while let Some(at) = rest.find(['a', 'A']) {
         let (before, from) = rest.split_at(at);
         out.push_str(before);
         let starts_word = out.chars().last().is_none_or(|c| !c.is_alphanumeric());
