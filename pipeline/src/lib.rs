@@ -10,4 +10,4 @@ mod yaml;
 
 pub use diagnostic::Diagnostic;
 pub use model::{Defaults, InputSpec, Pipeline, RetryPolicy, Step};
-pub use validate::{validate, Catalog};
+pub use validate::{builtin_defaults, validate, Catalog};

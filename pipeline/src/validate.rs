@@ -21,23 +21,28 @@ pub struct Catalog {
     pub providers: Vec<String>,
 }
 
-/// Built-in defaults used where `defaults:` does not set a value.
-pub const BUILTIN_DEFAULTS: Defaults = Defaults {
-    provider: String::new(),
-    model: String::new(),
-    max_tokens: 512,
-    temperature: 0.7,
-    timeout_ms: 120_000,
-    retry: RetryPolicy {
-        attempts: 3,
-        backoff_ms: 500,
-        max_backoff_ms: 30_000,
-    },
-};
 /// Provider and model used where neither the step nor `defaults:` names one: the offline
 /// simulator, so a fresh install runs pipelines with no key.
 pub const DEFAULT_PROVIDER: &str = "simulated";
 pub const DEFAULT_MODEL: &str = "sim-small";
+
+/// The defaults used for every key that `defaults:` leaves out.
+pub fn builtin_defaults() -> Defaults {
+    Defaults {
+        provider: DEFAULT_PROVIDER.to_owned(),
+        model: DEFAULT_MODEL.to_owned(),
+        max_tokens: 512,
+        temperature: 0.7,
+        timeout_ms: 120_000,
+        retry: RetryPolicy {
+            attempts: 3,
+            backoff_ms: 500,
+            max_backoff_ms: 30_000,
+        },
+    }
+}
+
+/// `max_parallel` when the file does not set it, and its upper bound.
 pub const DEFAULT_MAX_PARALLEL: u32 = 4;
 pub const MAX_PARALLEL_LIMIT: u32 = 64;
 /// At most this many diagnostics are returned; a file with more is not worth listing further.
@@ -389,11 +394,7 @@ impl Checker<'_, '_> {
     }
 
     fn defaults(&mut self, node: Option<&Node>) -> Defaults {
-        let mut defaults = Defaults {
-            provider: DEFAULT_PROVIDER.to_owned(),
-            model: DEFAULT_MODEL.to_owned(),
-            ..BUILTIN_DEFAULTS
-        };
+        let mut defaults = builtin_defaults();
         let Some(node) = node.filter(|n| !n.is_null()) else {
             return defaults;
         };
