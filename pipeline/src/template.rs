@@ -255,8 +255,18 @@ pub fn render(source: &str, context: &Value) -> Result<Rendered, String> {
         .map_err(|e| render_error(source, &e))?;
     let mut variables = serde_json::Map::new();
     for path in template.undeclared_variables(true) {
-        if let Some(value) = lookup(context, &path) {
-            variables.insert(path, value.clone());
+        // A path the context does not hold all of (probed with `is defined`) falls back to its
+        // longest prefix that it does hold: the value the template started from.
+        let mut path = path.as_str();
+        loop {
+            if let Some(value) = lookup(context, path) {
+                variables.insert(path.to_owned(), value.clone());
+                break;
+            }
+            match path.rsplit_once('.') {
+                Some((prefix, _)) => path = prefix,
+                None => break,
+            }
         }
     }
     Ok(Rendered { text, variables })
@@ -301,7 +311,12 @@ fn render_error(source: &str, e: &minijinja::Error) -> String {
 /// The value at dotted `path` in `context`, if every segment exists.
 fn lookup<'v>(context: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.')
-        .try_fold(context, |value, segment| value.as_object()?.get(segment))
+        .try_fold(context, |value, segment| match value {
+            Value::Object(map) => map.get(segment),
+            // `{{ tags.0 }}` indexes a list.
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -335,6 +350,15 @@ mod tests {
         assert_eq!(rendered.text, "<b>x & y</b> done");
         assert_eq!(rendered.variables["topic"], json!("x & y"));
         assert_eq!(rendered.variables["steps.a.output"], json!("done"));
+        // `is defined` may probe a path that does not exist; the inspector shows what does.
+        let rendered = render(
+            "{% if a.output.extra is defined %}?{% endif %}{{ b.0 }}",
+            &json!({"a": {"output": "x"}, "b": ["y"]}),
+        )
+        .expect("renders");
+        assert_eq!(rendered.text, "y");
+        assert_eq!(rendered.variables["a.output"], json!("x"));
+        assert_eq!(rendered.variables["b"], json!(["y"]));
     }
 
     #[test]
