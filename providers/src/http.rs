@@ -142,7 +142,7 @@ impl Endpoint {
         })?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response);
+            return self.expect_stream(response).await;
         }
 
         let header_delay = retry_after(response.headers());
@@ -161,6 +161,31 @@ impl Endpoint {
                 format!("{} returned {status}: {said}", self.label),
             )
         })
+    }
+
+    /// A success that is plainly not an event stream (a server that ignored `stream: true`, a
+    /// proxy's HTML page) is reported with what came instead. Other content types are read as
+    /// events: some compatible servers label their streams loosely.
+    async fn expect_stream(&self, response: Response) -> Result<Response, ProviderError> {
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !(content_type.starts_with("application/json") || content_type.starts_with("text/html"))
+        {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.error(
+            ErrorKind::Malformed,
+            format!(
+                "{} answered with {content_type} instead of an event stream: {}",
+                self.label,
+                snippet(&body)
+            ),
+        ))
     }
 
     /// An error whose message is scrubbed of this instance's key, whoever wrote it.

@@ -284,6 +284,28 @@ async fn garbage_is_malformed() {
 }
 
 #[tokio::test]
+async fn whole_json_response_instead_of_a_stream_is_malformed() {
+    let (_server, client) = fake(vec![Reply::Raw {
+        status: 200,
+        content_type: "application/json".to_owned(),
+        body: json!({"choices": [{"message": {"content": "Hi"}}]}).to_string(),
+    }])
+    .await;
+
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
+
+    assert_eq!(error.kind, ErrorKind::Malformed);
+    assert!(
+        error.message.contains("instead of an event stream"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
 async fn error_inside_the_stream() {
     let (_server, client) = fake(vec![Reply::StreamError {
         after_chunks: 1,
