@@ -20,7 +20,10 @@
 use std::{
     collections::{BTreeMap, VecDeque},
     net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
     time::Duration,
 };
 
@@ -141,6 +144,24 @@ struct Script {
     kind: ProviderKind,
     replies: VecDeque<Reply>,
     received: Vec<ReceivedRequest>,
+    /// Response bodies still being sent; a client that drops its stream closes its one.
+    open_streams: Arc<AtomicUsize>,
+}
+
+/// Counts a streaming body as open until hyper drops it (finished, or the client went away).
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 type Shared = Arc<Mutex<Script>>;
@@ -178,6 +199,7 @@ impl FakeServer {
             kind,
             replies: replies.into(),
             received: Vec::new(),
+            open_streams: Arc::new(AtomicUsize::new(0)),
         }));
         let app = Router::new().fallback(answer).with_state(script.clone());
         let task = tokio::spawn(async move {
@@ -225,6 +247,11 @@ impl FakeServer {
         lock(&self.script).received.clone()
     }
 
+    /// Streamed responses still open: a stalled one stays open until the client drops it.
+    pub fn open_streams(&self) -> usize {
+        lock(&self.script).open_streams.load(Ordering::SeqCst)
+    }
+
     pub fn replies_left(&self) -> usize {
         lock(&self.script).replies.len()
     }
@@ -265,10 +292,14 @@ async fn answer(
             .collect(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
-    let (kind, reply) = {
+    let (kind, reply, open_streams) = {
         let mut script = lock(&script);
         script.received.push(request.clone());
-        (script.kind, script.replies.pop_front())
+        (
+            script.kind,
+            script.replies.pop_front(),
+            script.open_streams.clone(),
+        )
     };
 
     let Some(model) = route(kind, &method, &request) else {
@@ -331,10 +362,14 @@ async fn answer(
                     .into_iter()
                     .map(|f| (f, Duration::ZERO)),
             );
-            sse(frames, Tail::End)
+            sse(frames, Tail::End, &open_streams)
         }
-        Reply::Disconnect { after_chunks } => sse(wire.partial(after_chunks), Tail::Cut),
-        Reply::Stall { after_chunks } => sse(wire.partial(after_chunks), Tail::Stall),
+        Reply::Disconnect { after_chunks } => {
+            sse(wire.partial(after_chunks), Tail::Cut, &open_streams)
+        }
+        Reply::Stall { after_chunks } => {
+            sse(wire.partial(after_chunks), Tail::Stall, &open_streams)
+        }
         Reply::StreamError {
             after_chunks,
             status,
@@ -342,7 +377,7 @@ async fn answer(
         } => {
             let mut frames = wire.partial(after_chunks);
             frames.push((wire.stream_error(status, &message), Duration::ZERO));
-            sse(frames, Tail::End)
+            sse(frames, Tail::End, &open_streams)
         }
     }
 }
@@ -380,8 +415,10 @@ enum Tail {
     Stall,
 }
 
-fn sse(frames: Vec<(String, Duration)>, tail: Tail) -> Response {
+fn sse(frames: Vec<(String, Duration)>, tail: Tail, open_streams: &Arc<AtomicUsize>) -> Response {
+    let open = OpenStream::new(open_streams);
     let body = async_stream::stream! {
+        let _open = open;
         for (frame, delay) in frames {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

@@ -327,8 +327,8 @@ async fn error_inside_the_stream() {
 }
 
 #[tokio::test]
-async fn stalled_stream_pends_until_dropped() {
-    let (_server, client) = fake(vec![Reply::Stall { after_chunks: 1 }]).await;
+async fn stalled_stream_pends_and_dropping_it_aborts_the_request() {
+    let (server, client) = fake(vec![Reply::Stall { after_chunks: 1 }]).await;
     let mut stream = client
         .stream(request("gpt-4o"))
         .await
@@ -341,6 +341,18 @@ async fn stalled_stream_pends_until_dropped() {
     ));
     let next = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
     assert!(next.is_err(), "a stalled stream yields nothing: {next:?}");
+    assert_eq!(server.open_streams(), 1);
+
+    // Dropping the stream closes the connection, which is what stops a real provider.
+    drop(stream);
+    let closed = async {
+        while server.open_streams() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("the server sees the request go away");
 }
 
 #[tokio::test]
