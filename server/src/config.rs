@@ -271,10 +271,16 @@ mod tests {
 
     #[test]
     fn config_file_errors_are_located() {
-        let error = FileConfig::parse("[providers.local]\nkind = \"openai\"\nbase_ulr = \"x\"\n")
-            .expect_err("unknown key");
-        assert!(error.starts_with("line 3, column 1:"), "{error}");
-        assert!(error.contains("base_ulr"), "{error}");
+        // A provider's keys are checked per kind, so the error points at its table.
+        let error = FileConfig::parse(
+            "[providers.ok]\nkind = \"simulated\"\n\n[providers.local]\nkind = \"openai\"\nbase_ulr = \"x\"\n",
+        )
+        .expect_err("unknown key");
+        assert!(error.starts_with("line 4, column 1:"), "{error}");
+        assert!(error.contains("unknown field `base_ulr`"), "{error}");
+        let error = FileConfig::parse("[[prices]]\nprovider = \"openai\"\nmodel = 3\n")
+            .expect_err("wrong type");
+        assert!(error.starts_with("line 3, column 9:"), "{error}");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub struct AppState {
     pub ingest_claims: IngestClaims,
     pub engine: Engine,
     /// Holds this instance's liveness lock (see [`recovery`]) for as long as it runs.
-    liveness: Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>>>,
+    liveness: Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
     /// Flipped once on shutdown; open event streams end so the server can stop.
     pub shutdown: Arc<watch::Sender<bool>>,
     pub started_at: DateTime<Utc>,

@@ -787,7 +787,7 @@ async fn runs_of_a_stopped_instance_are_interrupted_at_start_and_can_be_rerun(po
     assert_eq!(rerun["inputs"]["topic"], "raft");
     assert_eq!(rerun["version"], 1);
     sqlx::query("SELECT pg_advisory_unlock_all()")
-        .execute(&mut *holder)
+        .execute(&mut holder)
         .await
         .expect("unlock");
 }

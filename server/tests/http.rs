@@ -49,9 +49,10 @@ async fn healthz_reports_a_reachable_database(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn healthz_counts_running_executions(pool: PgPool) {
+    // Reported through ingest: engine runs with no live instance would be marked interrupted.
     for status in ["running", "running", "completed", "paused"] {
         sqlx::query(
-            "INSERT INTO pipeline_executions (id, pipeline_name, status) VALUES (gen_random_uuid(), 'p', $1)",
+            "INSERT INTO pipeline_executions (id, pipeline_name, status, source) VALUES (gen_random_uuid(), 'p', $1, 'ingest')",
         )
         .bind(status)
         .execute(&pool)

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn millis_keeps_three_significant_digits_at_most() {
         assert_eq!(millis(0.421), "0.42 ms");
-        assert_eq!(millis(3.14), "3.1 ms");
+        assert_eq!(millis(3.17), "3.2 ms");
         assert_eq!(millis(250.4), "250 ms");
     }
 }

@@ -6,7 +6,7 @@
 //! holds a Postgres advisory lock named after its id for as long as it runs. An instance whose
 //! lock can be taken is gone, and only its runs are marked.
 
-use sqlx::{pool::PoolConnection, PgPool, Postgres};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// What marking found.
@@ -18,16 +18,16 @@ pub struct Interrupted {
 
 const MESSAGE: &str = "pipescope stopped while this run was in progress; re-run it to start again";
 
-/// Takes this instance's liveness lock. The connection is kept out of the pool and must live as
-/// long as the instance.
+/// Takes this instance's liveness lock. The connection is detached from the pool (so closing
+/// the pool does not wait for it) and must live as long as the instance.
 pub async fn hold_instance_lock(
     pool: &PgPool,
     instance: Uuid,
-) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-    let mut connection = pool.acquire().await?;
+) -> Result<PgConnection, sqlx::Error> {
+    let mut connection = pool.acquire().await?.detach();
     sqlx::query("SELECT pg_advisory_lock(hashtextextended($1::text, 7))")
         .bind(instance)
-        .execute(&mut *connection)
+        .execute(&mut connection)
         .await?;
     Ok(connection)
 }
