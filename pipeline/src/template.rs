@@ -217,9 +217,243 @@ pub fn references(source: &str) -> Result<Vec<String>, TemplateError> {
     let template = env
         .template_from_str(source)
         .map_err(|e| template_error(source, &e))?;
-    let mut refs: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    check_filters_and_tests(&env, source)?;
+    let mut refs: Vec<String> = variables_read(&env, source, &template)
+        .into_iter()
+        .collect();
     refs.sort_unstable();
     Ok(refs)
+}
+
+/// The variable paths `template` (parsed from `source`) reads. MiniJinja 3.1's analysis skips the
+/// operand of a slice (`{{ steps.draft.output[:400] }}` reads nothing, by its account), which
+/// would hide a dependency; so slices are analysed as index expressions over the same names.
+fn variables_read(
+    env: &Environment<'_>,
+    source: &str,
+    template: &minijinja::Template<'_, '_>,
+) -> std::collections::HashSet<String> {
+    let rewritten = slices_as_indexes(source);
+    if rewritten != source {
+        if let Ok(analysed) = env.template_from_str(&rewritten) {
+            return analysed.undeclared_variables(true);
+        }
+    }
+    template.undeclared_variables(true)
+}
+
+/// `x[a:b]` → `x[(a) ~ (b)]` (an empty bound becomes `none`) inside tags, outside strings: the
+/// same names read, in a form the analysis follows. Only for analysis, never rendered.
+fn slices_as_indexes(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let mut copied = 0;
+    let mut i = 0;
+    let mut in_tag = false;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !in_tag {
+            if b == b'{' && matches!(bytes.get(i + 1), Some(b'{' | b'%')) {
+                in_tag = true;
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(q) = quote {
+            if b == b'\\' {
+                i += 1;
+            } else if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => quote = Some(b),
+            b'}' | b'%' if bytes.get(i + 1) == Some(&b'}') => {
+                in_tag = false;
+                i += 2;
+                continue;
+            }
+            b'[' => {
+                if let Some((end, parts)) = slice_at(source, i) {
+                    out.push_str(&source[copied..=i]);
+                    let bounds: Vec<String> = parts
+                        .iter()
+                        .map(|p| match p.trim() {
+                            "" => "none".to_owned(),
+                            p => format!("({p})"),
+                        })
+                        .collect();
+                    out.push_str(&bounds.join(" ~ "));
+                    copied = end;
+                    i = end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&source[copied..]);
+    out
+}
+
+/// For the `[` at `open`: when its contents hold a top-level `:` (a slice), the index of the
+/// closing `]` and the contents split at top-level colons.
+fn slice_at(source: &str, open: usize) -> Option<(usize, Vec<&str>)> {
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut cuts = vec![open + 1];
+    let mut i = open + 1;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == b'\\' {
+                i += 1;
+            } else if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => quote = Some(b),
+            b'[' | b'(' | b'{' => depth += 1,
+            b']' if depth == 0 => {
+                if cuts.len() == 1 {
+                    return None;
+                }
+                cuts.push(i + 1);
+                let parts = cuts.windows(2).map(|w| &source[w[0]..w[1] - 1]).collect();
+                return Some((i, parts));
+            }
+            b']' | b')' | b'}' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 => cuts.push(i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// MiniJinja looks filters and tests up only when it renders, so `{{ x | truncat }}` parses and
+/// would fail the run at its step. Every `| name` and `is name` is looked up here instead, by
+/// rendering a one-line probe (the engine's own list is not public, and a copy would go stale).
+fn check_filters_and_tests(env: &Environment<'_>, source: &str) -> Result<(), TemplateError> {
+    let mut known: Vec<(&str, bool, bool)> = Vec::new();
+    for (offset, name, is_test) in filter_and_test_names(source) {
+        let ok = match known.iter().find(|(n, t, _)| *n == name && *t == is_test) {
+            Some((_, _, ok)) => *ok,
+            None => {
+                let probe = if is_test {
+                    format!("{{{{ 1 is {name} }}}}")
+                } else {
+                    format!("{{{{ 1 | {name} }}}}")
+                };
+                let ok = match env.render_str(&probe, ()) {
+                    Ok(_) => true,
+                    Err(e) => !matches!(
+                        e.kind(),
+                        minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+                    ),
+                };
+                known.push((name, is_test, ok));
+                ok
+            }
+        };
+        if !ok {
+            let what = if is_test { "test" } else { "filter" };
+            return Err(error_at(
+                source,
+                offset,
+                format!(
+                    "unknown {what} `{name}`; see the template reference for the {what}s available"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `(offset, name, is_test)` of each `| filter` and `is [not] test` inside `{{ }}` and `{% %}`,
+/// outside string literals.
+fn filter_and_test_names(source: &str) -> Vec<(usize, &str, bool)> {
+    let bytes = source.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        let opens_tag = bytes[i] == b'{' && (bytes[i + 1] == b'{' || bytes[i + 1] == b'%');
+        if !opens_tag {
+            i += 1;
+            continue;
+        }
+        let close = if bytes[i + 1] == b'{' { b'}' } else { b'%' };
+        i += 2;
+        let mut quote: Option<u8> = None;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if let Some(q) = quote {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'\'' | b'"' => quote = Some(b),
+                _ if b == close && bytes.get(i + 1) == Some(&b'}') => {
+                    i += 2;
+                    break;
+                }
+                b'|' => {
+                    let (start, name) = identifier_after(source, i + 1);
+                    if !name.is_empty() {
+                        found.push((start, name, false));
+                    }
+                }
+                b'i' if source[i..].starts_with("is")
+                    && (i == 0 || !is_ident(bytes[i - 1]))
+                    && !bytes.get(i + 2).copied().is_some_and(is_ident) =>
+                {
+                    let (mut start, mut name) = identifier_after(source, i + 2);
+                    if name == "not" {
+                        (start, name) = identifier_after(source, start + 3);
+                    }
+                    if !name.is_empty() {
+                        found.push((start, name, true));
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    found
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The identifier after optional spaces at `from`, and where it starts.
+fn identifier_after(source: &str, from: usize) -> (usize, &str) {
+    let bytes = source.as_bytes();
+    let mut start = from.min(bytes.len());
+    while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    let mut end = start;
+    while end < bytes.len() && is_ident(bytes[end]) {
+        end += 1;
+    }
+    (start, &source[start..end])
 }
 
 fn template_error(source: &str, e: &minijinja::Error) -> TemplateError {
@@ -254,7 +488,7 @@ pub fn render(source: &str, context: &Value) -> Result<Rendered, String> {
         .render(minijinja::Value::from(minijinja::value::Serde(context)))
         .map_err(|e| render_error(source, &e))?;
     let mut variables = serde_json::Map::new();
-    for path in template.undeclared_variables(true) {
+    for path in variables_read(&env, source, &template) {
         // A path the context does not hold all of (probed with `is defined`) falls back to its
         // longest prefix that it does hold: the value the template started from.
         let mut path = path.as_str();
@@ -379,6 +613,36 @@ mod tests {
         references(&raw).expect("raw text is not syntax");
         references("{{ \"}}{{((\" ~ x }} {% for a in b %}{{ a.b.c | trim }}{% endfor %}")
             .expect("fine");
+    }
+
+    #[test]
+    fn unknown_filters_and_tests_are_found_before_a_run() {
+        let error =
+            references("Hi {{ name | upper }} {{ text | truncat(10) }}").expect_err("unknown");
+        assert_eq!((error.line, error.column), (1, 33), "{error}");
+        assert!(
+            error.message.contains("unknown filter `truncat`"),
+            "{error}"
+        );
+        let error = references("{% if x is not definedd %}y{% endif %}").expect_err("unknown");
+        assert!(error.message.contains("unknown test `definedd`"), "{error}");
+        // Inside strings a `|` is just text; known filters and tests pass.
+        assert!(
+            references("{{ 'a | b' ~ x | trim | lower }}{% if y is defined %}{% endif %}").is_ok()
+        );
+    }
+
+    #[test]
+    fn a_sliced_variable_is_still_a_reference() {
+        assert_eq!(
+            references("{{ steps.group.output[:400] }} {{ topic[n:] }} {{ 'a:b'[0] }}")
+                .expect("valid"),
+            ["n", "steps.group.output", "topic"]
+        );
+        let context = serde_json::json!({"steps": {"group": {"output": "abcdef"}}});
+        let rendered = render("{{ steps.group.output[:3] }}", &context).expect("renders");
+        assert_eq!(rendered.text, "abc");
+        assert_eq!(rendered.variables["steps.group.output"], "abcdef");
     }
 
     #[test]

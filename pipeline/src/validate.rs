@@ -906,7 +906,15 @@ impl Checker<'_, '_> {
                 let at = self.locate(node, text, e.offset);
                 self.error(
                     at,
-                    format!("template syntax error in `{field}`: {}", e.message),
+                    format!(
+                        "template {} in `{field}`: {}",
+                        if e.message.starts_with("unknown ") {
+                            "error"
+                        } else {
+                            "syntax error"
+                        },
+                        e.message
+                    ),
                 );
                 return;
             }

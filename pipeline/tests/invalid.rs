@@ -439,6 +439,13 @@ fn cases() -> Vec<Case> {
             None,
         ),
         case(
+            "unknown filter, found before any run",
+            v("  - name: a\n    prompt: |\n      First line.\n      Cut: {{ 'text' | truncat(3) }}\n"),
+            (6, 24),
+            "unknown filter `truncat`",
+            None,
+        ),
+        case(
             "undefined input",
             "name: demo\ninputs:\n  topic: x\nsteps:\n  - name: a\n    prompt: \"About {{ topc }}.\"\n",
             (6, 23),

@@ -791,3 +791,33 @@ async fn runs_of_a_stopped_instance_are_interrupted_at_start_and_can_be_rerun(po
         .await
         .expect("unlock");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_example_pipelines_run_to_completion(pool: PgPool) {
+    let addr = serve(pool, providers(vec![])).await;
+    let mut client = connect(addr, "", None).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("pipelines folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let yaml = std::fs::read_to_string(&file).expect("read");
+        let execution = start(addr, json!({ "yaml": yaml, "provider": "instant" })).await;
+        let frames = run_to_end(&mut client, execution).await;
+        let last = frames.last().map(|f| f.data.clone()).unwrap_or_default();
+        assert_eq!(
+            names(&frames).last(),
+            Some(&"pipeline:completed"),
+            "{}: {last}",
+            file.display()
+        );
+        let run = settled(addr, execution).await;
+        for step in run["steps"].as_array().expect("steps") {
+            let prompt = step["prompt"].as_str().unwrap_or_default();
+            assert!(!prompt.contains("{{") && !prompt.contains("{%"), "{prompt}");
+        }
+    }
+}
