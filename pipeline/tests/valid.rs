@@ -299,8 +299,13 @@ fn references_list_what_templates_read() {
 }
 
 #[test]
-fn the_reference_examples_are_valid() {
-    let reference = include_str!("../REFERENCE.md");
+fn the_readme_reference_examples_are_valid() {
+    let readme = include_str!("../../README.md");
+    let reference = readme
+        .split("## Pipeline files")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has a pipeline reference");
     let examples: Vec<&str> = reference
         .split("```yaml\n")
         .skip(1)
