@@ -12,8 +12,8 @@ use server::{engine::EngineConfig, state::BackboneSettings};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Providers for the tests: `instant` streams with no delay, `slow` at a pace a test can act
-/// during, `stalls` never finishes, `flaky` fails every call.
+/// Providers for the tests: `instant` streams with no delay (so its chunks arrive together),
+/// `fast` token by token, `slow` at a pace a test can act during, `stalls` never finishes.
 fn providers(extra: Vec<(&str, ProviderConfig)>) -> EngineConfig {
     let simulated = |tokens_per_second: f64, first_token_ms: u64| SimulatedConfig {
         tokens_per_second,
@@ -24,6 +24,10 @@ fn providers(extra: Vec<(&str, ProviderConfig)>) -> EngineConfig {
     configured.insert(
         "instant".to_owned(),
         ProviderConfig::Simulated(simulated(0.0, 0)),
+    );
+    configured.insert(
+        "fast".to_owned(),
+        ProviderConfig::Simulated(simulated(500.0, 0)),
     );
     configured.insert(
         "slow".to_owned(),
@@ -159,7 +163,7 @@ async fn a_run_streams_every_step_and_stores_prompts_responses_and_costs(pool: P
     let mut client = connect(addr, "", None).await;
     let execution = start(
         addr,
-        json!({"yaml": CHAIN, "inputs": {"topic": "CRDTs"}, "model": "gpt-4o-mini"}),
+        json!({"yaml": CHAIN, "inputs": {"topic": "CRDTs"}, "provider": "fast", "model": "gpt-4o-mini"}),
     )
     .await;
     let frames = run_to_end(&mut client, execution).await;

@@ -290,13 +290,18 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             cost_usd: 0.0,
         })
     };
-    let mut stream = tokio::select! {
+    let stream = tokio::select! {
         opened = provider.stream(request) => match opened {
             Ok(stream) => stream,
             Err(error) => return Attempt::Failed(provider_error(&step.provider, error)),
         },
         () = tokio::time::sleep_until(deadline) => return timed_out(),
     };
+    // Deltas that are already waiting are taken together and sent as one chunk: a provider
+    // streaming faster than anyone reads (a local model, a burst after a network stall) costs
+    // one event per burst, not one per token, while a steady stream still goes out token by
+    // token the moment each arrives.
+    let mut stream = stream.ready_chunks(256);
 
     let mut response = String::new();
     let mut completion_tokens: u32 = 0;
@@ -304,59 +309,65 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
     let mut ttft_ms: Option<u32> = None;
     let mut last_progress = Instant::now();
     loop {
-        let item = tokio::select! {
-            item = stream.next() => item,
+        let batch = tokio::select! {
+            batch = stream.next() => batch,
             () = tokio::time::sleep_until(deadline) => return timed_out(),
         };
-        match item {
-            None => break,
-            Some(Ok(Delta::Text(text))) => {
-                if text.is_empty() {
-                    continue;
-                }
-                ttft_ms.get_or_insert_with(|| {
-                    started.elapsed().as_millis().try_into().unwrap_or(u32::MAX)
-                });
-                completion_tokens += providers::tokens::count(&text);
-                response.push_str(&text);
-                engine.publish(EventBody::ResponseStreaming(ResponseStreaming {
-                    execution_id,
-                    step: step.name.clone(),
-                    chunk: text,
-                }));
-                // Providers stop at max_tokens themselves; this stops one that does not. The
-                // slack covers chunk-by-chunk counting differing from the provider's tokenizer.
-                if completion_tokens > max_tokens + max_tokens / 10 + 8
-                    && step.token_budget.is_some()
-                {
-                    let usage = Usage {
-                        prompt_tokens,
-                        completion_tokens,
-                    };
-                    return Attempt::Failed(AttemptError {
-                        message: format!(
-                            "the response passed the step's token_budget of {} tokens \
-                             ({prompt_tokens} prompt + {completion_tokens} completion so far); \
-                             the stream was stopped",
-                            step.token_budget.unwrap_or_default()
-                        ),
-                        retryable: false,
-                        retry_after: None,
-                        tokens: prompt_tokens + completion_tokens,
-                        cost_usd: engine.cost(&step.provider, &step.model, usage),
-                    });
-                }
-                if last_progress.elapsed() >= PROGRESS_EVERY {
-                    last_progress = Instant::now();
-                    engine.publish(EventBody::StepProgress(StepProgress {
-                        execution_id,
-                        step: step.name.clone(),
-                        tokens_used: prompt_tokens + completion_tokens,
-                    }));
+        let Some(batch) = batch else { break };
+        let mut chunk = String::new();
+        let mut failure = None;
+        for delta in batch {
+            match delta {
+                Ok(Delta::Text(text)) => chunk.push_str(&text),
+                Ok(Delta::Usage(usage)) => reported = Some(usage),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
                 }
             }
-            Some(Ok(Delta::Usage(usage))) => reported = Some(usage),
-            Some(Err(error)) => return Attempt::Failed(provider_error(&step.provider, error)),
+        }
+        if !chunk.is_empty() {
+            ttft_ms.get_or_insert_with(|| {
+                started.elapsed().as_millis().try_into().unwrap_or(u32::MAX)
+            });
+            completion_tokens += providers::tokens::count(&chunk);
+            response.push_str(&chunk);
+            engine.publish(EventBody::ResponseStreaming(ResponseStreaming {
+                execution_id,
+                step: step.name.clone(),
+                chunk,
+            }));
+            // Providers stop at max_tokens themselves; this stops one that does not. The
+            // slack covers chunk-by-chunk counting differing from the provider's tokenizer.
+            if completion_tokens > max_tokens + max_tokens / 10 + 8 && step.token_budget.is_some() {
+                let usage = Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                };
+                return Attempt::Failed(AttemptError {
+                    message: format!(
+                        "the response passed the step's token_budget of {} tokens \
+                         ({prompt_tokens} prompt + {completion_tokens} completion so far); \
+                         the stream was stopped",
+                        step.token_budget.unwrap_or_default()
+                    ),
+                    retryable: false,
+                    retry_after: None,
+                    tokens: prompt_tokens + completion_tokens,
+                    cost_usd: engine.cost(&step.provider, &step.model, usage),
+                });
+            }
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                engine.publish(EventBody::StepProgress(StepProgress {
+                    execution_id,
+                    step: step.name.clone(),
+                    tokens_used: prompt_tokens + completion_tokens,
+                }));
+            }
+        }
+        if let Some(error) = failure {
+            return Attempt::Failed(provider_error(&step.provider, error));
         }
     }
 
