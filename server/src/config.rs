@@ -78,7 +78,8 @@ pub struct Config {
 
     /// Run the loaded pipelines on a simulated provider at a steady pace, so the dashboard
     /// shows live activity with no API key.
-    #[arg(long, env = "PIPESCOPE_DEMO")]
+    #[arg(long, env = "PIPESCOPE_DEMO", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
     /// Folder with the built browser bundle (written by cargo-leptos).
@@ -294,6 +295,13 @@ mod tests {
             Some(providers::ProviderConfig::Openai(_))
         ));
         assert_eq!(file.prices.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn demo_is_a_flag() -> Result<(), clap::Error> {
+        assert!(parse(&["--demo"])?.demo);
+        assert!(!parse(&[])?.demo);
         Ok(())
     }
 
