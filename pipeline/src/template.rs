@@ -245,9 +245,34 @@ fn variables_read(
 /// `x[a:b]` → `x[(a) ~ (b)]` (an empty bound becomes `none`) inside tags, outside strings: the
 /// same names read, in a form the analysis follows. Only for analysis, never rendered.
 fn slices_as_indexes(source: &str) -> String {
-    let bytes = source.as_bytes();
     let mut out = String::with_capacity(source.len());
     let mut copied = 0;
+    for i in code_positions(source) {
+        if i < copied || source.as_bytes()[i] != b'[' {
+            continue;
+        }
+        if let Some((end, parts)) = slice_at(source, i) {
+            out.push_str(&source[copied..=i]);
+            let bounds: Vec<String> = parts
+                .iter()
+                .map(|p| match p.trim() {
+                    "" => "none".to_owned(),
+                    p => format!("({p})"),
+                })
+                .collect();
+            out.push_str(&bounds.join(" ~ "));
+            copied = end;
+        }
+    }
+    out.push_str(&source[copied..]);
+    out
+}
+
+/// Byte positions of template code: inside `{{ }}` and `{% %}`, outside string literals and the
+/// delimiters themselves.
+fn code_positions(source: &str) -> Vec<usize> {
+    let bytes = source.as_bytes();
+    let mut positions = Vec::new();
     let mut i = 0;
     let mut in_tag = false;
     let mut quote: Option<u8> = None;
@@ -278,28 +303,11 @@ fn slices_as_indexes(source: &str) -> String {
                 i += 2;
                 continue;
             }
-            b'[' => {
-                if let Some((end, parts)) = slice_at(source, i) {
-                    out.push_str(&source[copied..=i]);
-                    let bounds: Vec<String> = parts
-                        .iter()
-                        .map(|p| match p.trim() {
-                            "" => "none".to_owned(),
-                            p => format!("({p})"),
-                        })
-                        .collect();
-                    out.push_str(&bounds.join(" ~ "));
-                    copied = end;
-                    i = end;
-                    continue;
-                }
-            }
-            _ => {}
+            _ => positions.push(i),
         }
         i += 1;
     }
-    out.push_str(&source[copied..]);
-    out
+    positions
 }
 
 /// For the `[` at `open`: when its contents hold a top-level `:` (a slice), the index of the
@@ -385,54 +393,27 @@ fn check_filters_and_tests(env: &Environment<'_>, source: &str) -> Result<(), Te
 fn filter_and_test_names(source: &str) -> Vec<(usize, &str, bool)> {
     let bytes = source.as_bytes();
     let mut found = Vec::new();
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        let opens_tag = bytes[i] == b'{' && (bytes[i + 1] == b'{' || bytes[i + 1] == b'%');
-        if !opens_tag {
-            i += 1;
-            continue;
-        }
-        let close = if bytes[i + 1] == b'{' { b'}' } else { b'%' };
-        i += 2;
-        let mut quote: Option<u8> = None;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if let Some(q) = quote {
-                if b == b'\\' {
-                    i += 1;
-                } else if b == q {
-                    quote = None;
+    for i in code_positions(source) {
+        match bytes[i] {
+            b'|' => {
+                let (start, name) = identifier_after(source, i + 1);
+                if !name.is_empty() {
+                    found.push((start, name, false));
                 }
-                i += 1;
-                continue;
             }
-            match b {
-                b'\'' | b'"' => quote = Some(b),
-                _ if b == close && bytes.get(i + 1) == Some(&b'}') => {
-                    i += 2;
-                    break;
+            b'i' if source[i..].starts_with("is")
+                && (i == 0 || !is_ident(bytes[i - 1]))
+                && !bytes.get(i + 2).copied().is_some_and(is_ident) =>
+            {
+                let (mut start, mut name) = identifier_after(source, i + 2);
+                if name == "not" {
+                    (start, name) = identifier_after(source, start + 3);
                 }
-                b'|' => {
-                    let (start, name) = identifier_after(source, i + 1);
-                    if !name.is_empty() {
-                        found.push((start, name, false));
-                    }
+                if !name.is_empty() {
+                    found.push((start, name, true));
                 }
-                b'i' if source[i..].starts_with("is")
-                    && (i == 0 || !is_ident(bytes[i - 1]))
-                    && !bytes.get(i + 2).copied().is_some_and(is_ident) =>
-                {
-                    let (mut start, mut name) = identifier_after(source, i + 2);
-                    if name == "not" {
-                        (start, name) = identifier_after(source, start + 3);
-                    }
-                    if !name.is_empty() {
-                        found.push((start, name, true));
-                    }
-                }
-                _ => {}
             }
-            i += 1;
+            _ => {}
         }
     }
     found
