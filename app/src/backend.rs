@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use leptos::prelude::use_context;
 
+use uuid::Uuid;
+
 use crate::{
     error::AppError,
-    models::{Health, Snapshot, StoreSummary},
+    models::{ExecutionDetail, Health, RunAction, Snapshot},
 };
 
 #[async_trait::async_trait]
@@ -17,11 +19,14 @@ pub trait Backend: Send + Sync + 'static {
     /// of the answer.
     async fn health(&self) -> Health;
 
-    /// Row counts of what the store holds.
-    async fn store_summary(&self) -> Result<StoreSummary, AppError>;
-
     /// The dashboard's state as of one event sequence number.
     async fn snapshot(&self) -> Result<Snapshot, AppError>;
+
+    /// One execution with every step attempt (prompts, responses, usage).
+    async fn execution(&self, id: Uuid) -> Result<ExecutionDetail, AppError>;
+
+    /// Pause, resume or cancel a live run.
+    async fn control(&self, id: Uuid, action: RunAction) -> Result<(), AppError>;
 }
 
 /// What the server puts into the Leptos context of each request.

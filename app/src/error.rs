@@ -11,6 +11,12 @@ pub enum AppError {
     /// Postgres could not answer; the message says what the driver reported.
     #[error("the database did not answer: {0}")]
     Database(String),
+    /// What was asked for does not exist (an execution id, a step).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be done in the current state (pausing a finished run); says why.
+    #[error("{0}")]
+    Refused(String),
     /// The server was started without the backend context (a wiring bug, not a user error).
     #[error("the server is not ready to answer this request")]
     NotReady,

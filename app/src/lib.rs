@@ -2,11 +2,14 @@
 //! `#[server]` functions (`functions`), components and routes. Built twice: with `ssr` into the
 //! server binary, with `hydrate` into the WASM bundle.
 
+#![recursion_limit = "256"]
+
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod components;
 pub mod error;
 pub mod functions;
+pub mod live;
 pub mod models;
 pub mod routes;
 
@@ -14,7 +17,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
 /// The HTML document around [`App`]; rendered only on the server.
@@ -50,6 +53,12 @@ pub fn App() -> impl IntoView {
                 // Async: the server waits for the page's data, so the first paint is complete (no
                 // loading placeholders that shift the layout when they resolve).
                 <Route path=StaticSegment("") view=routes::DashboardPage ssr=SsrMode::Async />
+                <Route path=(StaticSegment("runs"), ParamSegment("id")) view=routes::RunPage ssr=SsrMode::Async />
+                <Route
+                    path=(StaticSegment("runs"), ParamSegment("id"), StaticSegment("steps"), ParamSegment("step"))
+                    view=routes::StepPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

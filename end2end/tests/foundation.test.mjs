@@ -23,7 +23,7 @@ test('the dashboard hydrates and shows live server health', async () => {
   // Server-rendered values, present before and after hydration.
   assert.equal(await page.textContent('[data-testid="active-pipelines"] .chip-value'), '0');
   assert.match(await page.textContent('[data-testid="db-status"]'), /^built-in · [\d.]+ ms$/);
-  assert.equal(await page.textContent('[data-testid="stat-runs"] .stat-value'), '0');
+  assert.equal(await page.textContent('[data-testid="tokens-total"] .chip-value'), '0');
   assert.ok(await page.isVisible('[data-testid="no-runs"]'));
 
   // The uptime ticks in the browser once hydrated.

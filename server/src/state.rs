@@ -5,7 +5,9 @@ use std::{sync::Arc, time::Instant};
 use app::{
     backend::Backend,
     error::AppError,
-    models::{DatabaseHealth, DatabaseMode, Health, HealthStatus, Snapshot, StoreSummary},
+    models::{
+        DatabaseHealth, DatabaseMode, ExecutionDetail, Health, HealthStatus, RunAction, Snapshot,
+    },
 };
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
@@ -176,16 +178,30 @@ impl Backend for AppState {
         }
     }
 
-    async fn store_summary(&self) -> Result<StoreSummary, AppError> {
-        queries::store_summary(&self.pool)
-            .await
-            .map_err(|e| AppError::Database(e.to_string()))
-    }
-
     async fn snapshot(&self) -> Result<Snapshot, AppError> {
         queries::snapshot(&self.pool)
             .await
             .map_err(|e| AppError::Database(e.to_string()))
+    }
+
+    async fn execution(&self, id: Uuid) -> Result<ExecutionDetail, AppError> {
+        crate::db::executions::detail(&self.pool, id)
+            .await
+            .map_err(|e| AppError::Database(e.to_string()))?
+            .ok_or_else(|| AppError::NotFound(format!("no execution {id}")))
+    }
+
+    async fn control(&self, id: Uuid, action: RunAction) -> Result<(), AppError> {
+        let result = match action {
+            RunAction::Pause => self.engine.pause(id),
+            RunAction::Resume => self.engine.resume(id),
+            RunAction::Cancel => self.engine.cancel(id, None),
+        };
+        result.map(|_| ()).map_err(|error| match error {
+            crate::engine::EngineError::NotFound(m) => AppError::NotFound(m),
+            crate::engine::EngineError::Store(e) => AppError::Database(e.to_string()),
+            other => AppError::Refused(other.to_string()),
+        })
     }
 }
 

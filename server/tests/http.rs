@@ -85,7 +85,16 @@ async fn the_dashboard_is_server_rendered_complete(pool: PgPool) {
     let (status, html) = get(router(pool).await, "/").await;
     assert_eq!(status, StatusCode::OK);
     // The first paint already holds the data: no loading placeholders to swap in later.
-    assert!(html.contains(r#"data-testid="store-summary""#), "{html}");
+    for quadrant in ["runs-grid", "step-timeline", "inspector", "metrics"] {
+        assert!(
+            html.contains(&format!(r#"data-testid="{quadrant}""#)),
+            "{quadrant}: {html}"
+        );
+    }
+    assert!(
+        html.contains(r#"data-testid="run""#),
+        "the run is in the first paint"
+    );
     assert!(html.contains(r#"data-testid="db-status""#), "{html}");
     assert!(
         html.contains("/pkg/pipescope.js"),

@@ -67,6 +67,30 @@ pub fn millis(ms: f64) -> String {
     }
 }
 
+/// A duration for run and step timers: `850 ms`, `12.4 s`, `3m 05s`, `1h 02m`.
+pub fn duration_ms(ms: i64) -> String {
+    let ms = ms.max(0);
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m {:02}s", ms / 60_000, (ms / 1000) % 60),
+        _ => format!("{}h {:02}m", ms / 3_600_000, (ms / 60_000) % 60),
+    }
+}
+
+/// Dollars with enough digits to see a single LLM call: `$0.0031`, `$1.25`, `$1,204.50`.
+pub fn usd(amount: f64) -> String {
+    if !amount.is_finite() || amount <= 0.0 {
+        return "$0.00".into();
+    }
+    if amount < 1.0 {
+        format!("${amount:.4}")
+    } else {
+        let cents = (amount * 100.0).round() as i64;
+        format!("${}.{:02}", count(cents / 100), cents % 100)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +123,17 @@ mod tests {
         assert_eq!(count(12_345), "12,345");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(-1_000), "-1,000");
+    }
+
+    #[test]
+    fn durations_and_dollars_read_naturally() {
+        assert_eq!(duration_ms(850), "850 ms");
+        assert_eq!(duration_ms(12_400), "12.4 s");
+        assert_eq!(duration_ms(185_000), "3m 05s");
+        assert_eq!(duration_ms(3_720_000), "1h 02m");
+        assert_eq!(usd(0.00312), "$0.0031");
+        assert_eq!(usd(1204.5), "$1,204.50");
+        assert_eq!(usd(0.0), "$0.00");
     }
 
     #[test]

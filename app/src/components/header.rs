@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use super::format;
 use crate::{
     functions::get_health,
+    live::LiveStore,
     models::{Health, HealthStatus},
 };
 
@@ -12,7 +13,11 @@ use crate::{
 /// server function on the server for the first paint; the uptime then ticks in the browser, and
 /// the health panel re-checks on demand.
 #[component]
-pub fn Header() -> impl IntoView {
+pub fn Header(
+    /// The page's live store: adds the stream's state and the live counters.
+    #[prop(optional)]
+    live: Option<LiveStore>,
+) -> impl IntoView {
     let health = Resource::new(|| (), |_| get_health());
     let panel_open = RwSignal::new(false);
 
@@ -36,6 +41,7 @@ pub fn Header() -> impl IntoView {
                 <a href="/" aria-current="page">"Dashboard"</a>
             </nav>
             <div class="topbar-status">
+                {live.map(|store| view! { <LiveChips store /> })}
                 <Transition fallback=|| view! { <span class="chip muted">"checking health…"</span> }>
                     {move || Suspend::new(async move {
                         match health.await {
@@ -92,10 +98,6 @@ fn HealthSummary(
     let started_at = format::date_time(&health.started_at);
 
     view! {
-        <div class="chip" data-testid="active-pipelines" title="Executions running now">
-            <span class="chip-label">"active"</span>
-            <span class="chip-value">{format::count(health.running_executions)}</span>
-        </div>
         <div class="chip" title="Time since this server started">
             <span class="chip-label">"uptime"</span>
             <span class="chip-value mono" data-testid="uptime">{uptime_text}</span>
@@ -146,6 +148,52 @@ fn HealthSummary(
                     </footer>
                 </section>
             </Show>
+        </div>
+    }
+}
+
+/// The stream's state and the live totals. The dot turns within seconds when the stream drops
+/// (the browser reports it, or no heartbeat arrives).
+#[component]
+fn LiveChips(store: LiveStore) -> impl IntoView {
+    let connection = store.connection.clone();
+    let state = Signal::derive(move || connection.get());
+    let heartbeat = store.last_heartbeat.clone();
+    let title = move || match heartbeat.get() {
+        Some(at) => format!("last heartbeat {}", format::clock_millis(&at)),
+        None => "no heartbeat yet".to_owned(),
+    };
+    let runs = store.runs.clone();
+    let active = move || runs.read().iter().filter(|r| r.is_active()).count() as i64;
+    let tokens = store.tokens_total.clone();
+    let cost = store.cost_total_usd.clone();
+    let error_rate = store.error_rate.clone();
+    view! {
+        <div
+            class="chip conn"
+            data-state=move || state.get().label()
+            data-testid="connection"
+            title=title
+            role="status"
+        >
+            <span class="dot" aria-hidden="true"></span>
+            <span class="chip-value conn-label">{move || state.get().label()}</span>
+        </div>
+        <div class="chip" data-testid="active-pipelines" title="Runs in progress">
+            <span class="chip-label">"active"</span>
+            <span class="chip-value">{move || format::count(active())}</span>
+        </div>
+        <div class="chip" data-testid="tokens-total" title="Tokens used by every run">
+            <span class="chip-label">"tokens"</span>
+            <span class="chip-value mono num">{move || format::count(tokens.get())}</span>
+        </div>
+        <div class="chip" data-testid="cost-total" title="Estimated cost of every run">
+            <span class="chip-label">"cost"</span>
+            <span class="chip-value mono num">{move || format::usd(cost.get())}</span>
+        </div>
+        <div class="chip" data-testid="error-rate" title="Failed share of the steps finished in the last minute">
+            <span class="chip-label">"errors"</span>
+            <span class="chip-value mono num">{move || format!("{:.1}%", error_rate.get() * 100.0)}</span>
         </div>
     }
 }

@@ -1,8 +1,12 @@
 //! Building blocks shared by the pages.
 
+mod charts;
 pub mod format;
 mod header;
-mod stat;
+mod runs;
+mod steps;
 
+pub use charts::MetricsPanel;
 pub use header::Header;
-pub use stat::Stat;
+pub use runs::{RunsGrid, StatusBadge};
+pub use steps::{Inspector, StepTimeline};

@@ -1,6 +1,7 @@
 //! Wire types: defined once, serialised by the server, deserialised by the browser.
 
 pub mod events;
+mod execution;
 mod health;
 mod snapshot;
 
@@ -9,5 +10,6 @@ pub use events::{
     PipelineStarted, PromptSent, ResponseReceived, ResponseStreaming, RunTransition, StepCompleted,
     StepProgress, StepStarted, StepStatus, Totals, Usage,
 };
+pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
-pub use snapshot::{LogLine, RunSummary, Snapshot, StoreTotals};
+pub use snapshot::{LogLine, MetricsSample, RunSummary, Snapshot, StoreTotals};

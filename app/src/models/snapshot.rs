@@ -17,6 +17,23 @@ pub struct Snapshot {
     pub totals: StoreTotals,
     /// The latest log lines, oldest first.
     pub logs: Vec<LogLine>,
+    /// The latest metrics (the charts' history), oldest first.
+    #[serde(default)]
+    pub metrics: Vec<MetricsSample>,
+}
+
+/// Live totals at one moment: a `metrics_snapshots` row, or a `metrics:updated` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSample {
+    pub at: DateTime<Utc>,
+    pub tokens_total: i64,
+    pub cost_total_usd: f64,
+    pub running: i64,
+    pub error_rate: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub throughput_per_min: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +49,9 @@ pub struct RunSummary {
     pub current_step: Option<String>,
     pub steps_started: i64,
     pub steps_completed: i64,
+    /// Steps the pipeline has (0 when unknown, e.g. ingested runs).
+    #[serde(default)]
+    pub steps_total: i64,
     pub total_tokens: i64,
     pub cost_usd: f64,
     pub error: Option<String>,

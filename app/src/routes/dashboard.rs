@@ -1,65 +1,209 @@
-use leptos::prelude::*;
+use std::time::Duration;
+
+use chrono::Utc;
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
 
 use crate::{
-    components::{format, Header, Stat},
-    functions::get_store_summary,
+    components::{Header, Inspector, MetricsPanel, RunsGrid, StepTimeline},
+    error::AppError,
+    functions::{get_execution, get_snapshot},
+    live::{provide_live, step_key, RunDetail},
+    models::{ExecutionDetail, Snapshot},
 };
 
-/// `/`: the dashboard. Server-rendered complete, then hydrated.
+/// Which views a page shows around the same live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// `/`: the four quadrants.
+    Dashboard,
+    /// `/runs/{id}`: one execution, its timeline and inspector.
+    Run,
+    /// `/runs/{id}/steps/{step}`: the inspector, full page.
+    Step,
+}
+
+/// `/`: the dashboard. Server-rendered complete (runs, the selected run's steps, its latest
+/// prompt and the metrics history), then hydrated and live.
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let summary = Resource::new(|| (), |_| get_store_summary());
+    view! { <LivePage view=View::Dashboard /> }
+}
+
+#[component]
+pub fn RunPage() -> impl IntoView {
+    view! { <LivePage view=View::Run /> }
+}
+
+#[component]
+pub fn StepPage() -> impl IntoView {
+    view! { <LivePage view=View::Step /> }
+}
+
+/// What the first paint needs: the snapshot, and the detail of the run shown first.
+async fn load(run: Option<Uuid>) -> Result<(Snapshot, Option<ExecutionDetail>), AppError> {
+    let snapshot = get_snapshot().await?;
+    let first = run.or_else(|| {
+        snapshot
+            .active
+            .first()
+            .or_else(|| snapshot.recent.first())
+            .map(|r| r.id)
+    });
+    let detail = match first {
+        Some(id) => match get_execution(id).await {
+            Ok(detail) => Some(detail),
+            Err(AppError::NotFound(_)) if run.is_none() => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    Ok((snapshot, detail))
+}
+
+#[component]
+fn LivePage(view: View) -> impl IntoView {
+    let params = use_params_map();
+    let run_param = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<Uuid>().ok())
+    };
+    let step_param = move || params.read().get("step");
+    let data = Resource::new(run_param, load);
     // Set once the WASM has taken over the page, so tests (and curious users) can tell.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
     view! {
         <div class="page" data-hydrated=move || hydrated.get().to_string()>
-            <Header />
-            <main class="content">
-                <div class="page-head">
-                    <h1>"Overview"</h1>
-                    <p class="muted">"What this pipescope store holds right now."</p>
-                </div>
-                <Suspense fallback=|| view! { <div class="stats skeleton" aria-busy="true"></div> }>
-                    {move || Suspend::new(async move {
-                        match summary.await {
-                            Ok(s) => {
-                                let empty = s.executions == 0;
-                                view! {
-                                    <div class="stats" data-testid="store-summary">
-                                        <Stat label="Runs" value=format::count(s.executions) hint="recorded executions" />
-                                        <Stat label="Running" value=format::count(s.running) hint="executing now" />
-                                        <Stat label="Steps" value=format::count(s.steps) hint="step executions" />
-                                        <Stat label="Pipelines" value=format::count(s.pipelines) hint="saved definitions" />
-                                        <Stat label="Log entries" value=format::count(s.log_entries) hint="stored lines" />
-                                    </div>
-                                    <Show when=move || empty>
-                                        <section class="panel empty" data-testid="no-runs">
-                                            <h2>"No pipeline runs yet"</h2>
-                                            <p>
-                                                "Every run pipescope executes or receives is stored here and appears on this page "
-                                                "the moment it starts: its steps, the exact prompts sent, the responses streaming back, "
-                                                "tokens, cost and latency."
-                                            </p>
-                                        </section>
-                                    </Show>
-                                }
-                                    .into_any()
-                            }
-                            Err(e) => {
-                                view! {
-                                    <section class="panel error" role="alert">
-                                        <h2>"The store could not be read"</h2>
-                                        <p>{e.to_string()}</p>
-                                    </section>
-                                }
-                                    .into_any()
-                            }
-                        }
-                    })}
-                </Suspense>
-            </main>
+            <Suspense fallback=|| view! { <Header /><div class="board skeleton" aria-busy="true"></div> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok((snapshot, detail)) => view! {
+                            <Live view snapshot detail step=step_param() />
+                        }.into_any(),
+                        Err(e) => view! {
+                            <Header />
+                            <main class="content">
+                                <section class="panel error" role="alert">
+                                    <h2>"The dashboard could not be loaded"</h2>
+                                    <p>{e.to_string()}</p>
+                                </section>
+                            </main>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
         </div>
     }
+}
+
+#[component]
+fn Live(
+    view: View,
+    snapshot: Snapshot,
+    detail: Option<ExecutionDetail>,
+    step: Option<String>,
+) -> impl IntoView {
+    let store = provide_live(&snapshot);
+    let selected = RwSignal::new(detail.as_ref().map(|d| d.id));
+    let selected_step = RwSignal::new(step);
+    if let Some(detail) = &detail {
+        store.show_detail(RunDetail::new(detail));
+    }
+
+    // The clock behind elapsed times and running-step timers: the server's time in the first
+    // paint, then ticking in the browser.
+    let now = RwSignal::new(Utc::now());
+    Effect::new(move |_| {
+        if let Ok(handle) =
+            set_interval_with_handle(move || now.set(Utc::now()), Duration::from_millis(500))
+        {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let now = Signal::from(now);
+
+    // Choosing another run loads its steps; its events are held until they are in.
+    Effect::new({
+        let store = store.clone();
+        move |previous: Option<Option<Uuid>>| {
+            let id = selected.get();
+            if let (Some(previous), Some(id)) = (previous, id) {
+                if previous != Some(id) {
+                    selected_step.set(None);
+                    store.expect_detail(id);
+                    let store = store.clone();
+                    spawn_local(async move {
+                        if let Ok(detail) = get_execution(id).await {
+                            store.show_detail(RunDetail::new(&detail));
+                        }
+                    });
+                }
+            }
+            id
+        }
+    });
+
+    let detail_signal = {
+        let detail = store.detail.clone();
+        Signal::derive(move || detail.get())
+    };
+    let run_title = {
+        let detail = store.detail.clone();
+        move || detail.get().map(|d| d.pipeline.clone()).unwrap_or_default()
+    };
+    let run_link = move || selected.get().map(|id| format!("/runs/{id}"));
+    let step_link = move || {
+        let id = selected.get()?;
+        let step = selected_step
+            .get()
+            .or_else(|| store_latest_step(&detail_signal.get()?))?;
+        Some(format!("/runs/{id}/steps/{step}"))
+    };
+
+    view! {
+        <Header live=store.clone() />
+        <main class="board" data-view=format!("{view:?}").to_lowercase()>
+            {match view {
+                View::Dashboard => view! {
+                    <RunsGrid store=store.clone() selected now />
+                    <StepTimeline detail=detail_signal selected_step now />
+                    <Inspector detail=detail_signal selected_step />
+                    <MetricsPanel store=store.clone() />
+                    <nav class="deep-links">
+                        {move || run_link().map(|href| view! { <a href=href data-testid="open-run">"Open run ↗"</a> })}
+                        {move || step_link().map(|href| view! { <a href=href data-testid="open-step">"Open step ↗"</a> })}
+                    </nav>
+                }.into_any(),
+                View::Run => view! {
+                    <div class="page-head wide">
+                        <a href="/" class="back">"← Dashboard"</a>
+                        <h1>{run_title}</h1>
+                    </div>
+                    <StepTimeline detail=detail_signal selected_step now />
+                    <Inspector detail=detail_signal selected_step />
+                }.into_any(),
+                View::Step => view! {
+                    <div class="page-head wide">
+                        {move || run_link().map(|href| view! { <a href=href class="back">"← Run"</a> })}
+                        <h1>{run_title}</h1>
+                    </div>
+                    <Inspector detail=detail_signal selected_step />
+                }.into_any(),
+            }}
+        </main>
+    }
+}
+
+fn store_latest_step(detail: &RunDetail) -> Option<String> {
+    detail
+        .steps
+        .read_untracked()
+        .iter()
+        .max_by_key(|s| s.started_at)
+        .map(|s| step_key(&s.step, s.attempt))
 }

@@ -3,5 +3,5 @@
 mod dashboard;
 mod not_found;
 
-pub use dashboard::DashboardPage;
+pub use dashboard::{DashboardPage, RunPage, StepPage};
 pub use not_found::NotFound;

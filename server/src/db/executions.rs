@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
+
+use app::models::{ExecutionDetail, StepDetail};
 
 use crate::engine::{EngineError, StartRequest};
 
@@ -108,53 +109,32 @@ pub async fn step_outputs(
     Ok(rows.into_iter().collect())
 }
 
-/// An execution with all its step attempts, as `GET /api/executions/{id}` answers.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExecutionDetail {
-    pub id: Uuid,
-    pub pipeline: String,
-    pub version: Option<i32>,
-    pub status: String,
-    pub source: String,
-    pub batch_id: Option<Uuid>,
-    pub inputs: Value,
-    pub config: Value,
-    pub results: Option<Value>,
-    pub error: Option<String>,
-    pub total_tokens: i64,
-    pub cost_usd: f64,
-    pub started_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub duration_ms: Option<i64>,
-    pub steps: Vec<StepDetail>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, FromRow)]
-pub struct StepDetail {
-    pub id: i64,
-    pub step: String,
-    pub attempt: i32,
+#[derive(FromRow)]
+struct StepRow {
+    id: i64,
+    step: String,
+    attempt: i32,
     /// The attempt this one replays.
-    pub replay_of: Option<i32>,
-    pub status: String,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub config: Value,
-    pub system_prompt: Option<String>,
-    pub template: Option<String>,
-    pub variables: Option<Value>,
-    pub prompt: Option<String>,
-    pub response: Option<String>,
-    pub token_budget: Option<i32>,
-    pub prompt_tokens: Option<i32>,
-    pub completion_tokens: Option<i32>,
-    pub total_tokens: Option<i32>,
-    pub cost_usd: Option<f64>,
-    pub ttft_ms: Option<i32>,
-    pub duration_ms: Option<i64>,
-    pub error: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
+    replay_of: Option<i32>,
+    status: String,
+    provider: Option<String>,
+    model: Option<String>,
+    config: Value,
+    system_prompt: Option<String>,
+    template: Option<String>,
+    variables: Option<Value>,
+    prompt: Option<String>,
+    response: Option<String>,
+    token_budget: Option<i32>,
+    prompt_tokens: Option<i32>,
+    completion_tokens: Option<i32>,
+    total_tokens: Option<i32>,
+    cost_usd: Option<f64>,
+    ttft_ms: Option<i32>,
+    duration_ms: Option<i64>,
+    error: Option<String>,
+    started_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(FromRow)]
@@ -189,7 +169,7 @@ pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<ExecutionDetail>, 
     else {
         return Ok(None);
     };
-    let steps: Vec<StepDetail> = sqlx::query_as(
+    let steps: Vec<StepRow> = sqlx::query_as(
         "SELECT s.id, s.step_name AS step, s.attempt, o.attempt AS replay_of, s.status, s.provider,
                 s.model, s.config, s.system_prompt, s.template, s.variables, s.prompt, s.response,
                 s.token_budget, s.prompt_tokens, s.completion_tokens, s.total_tokens,
@@ -217,7 +197,7 @@ pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<ExecutionDetail>, 
         started_at: row.started_at,
         completed_at: row.completed_at,
         duration_ms: row.duration_ms,
-        steps,
+        steps: steps.into_iter().map(StepRow::into_detail).collect(),
     }))
 }
 
@@ -236,4 +216,34 @@ pub async fn batch_counts(
         .into_iter()
         .map(|(status, n)| (status, Value::from(n)))
         .collect())
+}
+
+impl StepRow {
+    fn into_detail(self) -> StepDetail {
+        StepDetail {
+            id: self.id,
+            step: self.step,
+            attempt: self.attempt,
+            replay_of: self.replay_of,
+            status: self.status,
+            provider: self.provider,
+            model: self.model,
+            config: self.config,
+            system_prompt: self.system_prompt,
+            template: self.template,
+            variables: self.variables,
+            prompt: self.prompt,
+            response: self.response,
+            token_budget: self.token_budget,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+            cost_usd: self.cost_usd,
+            ttft_ms: self.ttft_ms,
+            duration_ms: self.duration_ms,
+            error: self.error,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+        }
+    }
 }

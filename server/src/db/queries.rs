@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use app::models::{LogLine, RunSummary, Snapshot, StoreSummary, StoreTotals};
+use app::models::{LogLine, MetricsSample, RunSummary, Snapshot, StoreSummary, StoreTotals};
 use sqlx::PgPool;
 
 /// What one round trip to the database tells about it.
@@ -59,6 +59,7 @@ struct RunRow {
     current_step: Option<String>,
     steps_started: i64,
     steps_completed: i64,
+    steps_total: i64,
     total_tokens: i64,
     cost_usd: f64,
     error: Option<String>,
@@ -76,6 +77,7 @@ impl From<RunRow> for RunSummary {
             current_step: r.current_step,
             steps_started: r.steps_started,
             steps_completed: r.steps_completed,
+            steps_total: r.steps_total,
             total_tokens: r.total_tokens,
             cost_usd: r.cost_usd,
             error: r.error,
@@ -91,6 +93,9 @@ const RUN_COLUMNS: &str = "
     (SELECT count(*) FROM step_executions s WHERE s.execution_id = e.id) AS steps_started,
     (SELECT count(*) FROM step_executions s
       WHERE s.execution_id = e.id AND s.status = 'completed') AS steps_completed,
+    -- Engine runs list their steps in `config`; ingested runs have no known total (0).
+    COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof(e.config->'steps') = 'array'
+                                     THEN e.config->'steps' END), 0)::int8 AS steps_total,
     GREATEST(e.total_tokens,
              (SELECT COALESCE(sum(s.total_tokens), 0) FROM step_executions s
                WHERE s.execution_id = e.id))::int8 AS total_tokens,
@@ -156,6 +161,44 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
     })
     .collect();
     logs.reverse();
+    let mut metrics: Vec<MetricsSample> = sqlx::query_as::<
+        _,
+        (
+            chrono::DateTime<chrono::Utc>,
+            i64,
+            f64,
+            i32,
+            f64,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            f64,
+        ),
+    >(
+        "SELECT taken_at, tokens_total, cost_total_usd::float8, running, error_rate,
+                latency_p50_ms, latency_p95_ms, latency_p99_ms, throughput_per_min
+         FROM metrics_snapshots ORDER BY taken_at DESC LIMIT 90",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(
+        |(at, tokens_total, cost_total_usd, running, error_rate, p50, p95, p99, throughput)| {
+            MetricsSample {
+                at,
+                tokens_total,
+                cost_total_usd,
+                running: i64::from(running),
+                error_rate,
+                latency_p50_ms: p50,
+                latency_p95_ms: p95,
+                latency_p99_ms: p99,
+                throughput_per_min: throughput,
+            }
+        },
+    )
+    .collect();
+    metrics.reverse();
     tx.commit().await?;
     Ok(Snapshot {
         seq,
@@ -169,5 +212,6 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
             cost_usd,
         },
         logs,
+        metrics,
     })
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::{
-    db::executions::{self, ExecutionDetail},
+    db::executions,
     engine::{
         batch::{BatchError, BatchRequest, BatchStarted},
         library::{self, DefinitionSummary},
@@ -101,7 +101,7 @@ async fn start(
 async fn detail(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<ExecutionDetail>, ApiError> {
+) -> Result<Json<app::models::ExecutionDetail>, ApiError> {
     let id = id(&raw)?;
     executions::detail(&state.pool, id)
         .await

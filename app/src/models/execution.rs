@@ -1,0 +1,65 @@
+//! One execution with every step attempt: what the run API answers and what the dashboard's
+//! step timeline and prompt inspector show.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// An execution with all its step attempts, as `GET /api/executions/{id}` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExecutionDetail {
+    pub id: Uuid,
+    pub pipeline: String,
+    pub version: Option<i32>,
+    pub status: String,
+    pub source: String,
+    pub batch_id: Option<Uuid>,
+    pub inputs: Value,
+    pub config: Value,
+    pub results: Option<Value>,
+    pub error: Option<String>,
+    pub total_tokens: i64,
+    pub cost_usd: f64,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub steps: Vec<StepDetail>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepDetail {
+    pub id: i64,
+    pub step: String,
+    pub attempt: i32,
+    /// The attempt this one replays.
+    pub replay_of: Option<i32>,
+    pub status: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub config: Value,
+    pub system_prompt: Option<String>,
+    pub template: Option<String>,
+    pub variables: Option<Value>,
+    pub prompt: Option<String>,
+    pub response: Option<String>,
+    pub token_budget: Option<i32>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub total_tokens: Option<i32>,
+    pub cost_usd: Option<f64>,
+    pub ttft_ms: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// What the dashboard's run controls ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunAction {
+    Pause,
+    Resume,
+    Cancel,
+}
