@@ -25,13 +25,16 @@ async function freePort() {
   });
 }
 
-/** Starts pipescope on a free port with a fresh data directory; resolves once /healthz is ok. */
-export async function startPipescope() {
+/**
+ * Starts pipescope on a free port with a fresh data directory; resolves once /healthz is ok.
+ * `args` go to pipescope; `reuse` (a previous server) restarts on its port and data.
+ */
+export async function startPipescope(args = [], reuse = null) {
   const base = required('PIPESCOPE_E2E_DIR');
-  const dataDir = mkdtempSync(join(base, 'data-'));
+  const dataDir = reuse?.dataDir ?? mkdtempSync(join(base, 'data-'));
   chmodSync(dataDir, 0o755); // its PostgreSQL runs as another user when we are root
-  const port = await freePort();
-  const child = spawn(required('PIPESCOPE_BIN'), ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const port = reuse?.port ?? (await freePort());
+  const child = spawn(required('PIPESCOPE_BIN'), ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
     env: { ...process.env, DATABASE_URL: '', LEPTOS_SITE_ROOT: required('PIPESCOPE_SITE_ROOT'), PIPESCOPE_LOG: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -50,6 +53,8 @@ export async function startPipescope() {
   }
   return {
     url,
+    port,
+    dataDir,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -91,4 +96,16 @@ export async function openPage(browser, url, viewport = { width: 1440, height: 9
 export async function screenshot(page, name) {
   mkdirSync(screenshotDir, { recursive: true });
   await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: false });
+}
+
+/** Starts a run through the API and returns its execution id. */
+export async function startRun(url, body) {
+  const res = await fetch(`${url}/api/executions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (res.status !== 202) throw new Error(`start failed: ${res.status} ${JSON.stringify(answer)}`);
+  return answer.execution_id;
 }

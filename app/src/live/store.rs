@@ -3,7 +3,7 @@
 //! Every field that changes is its own signal, so an event re-renders only the nodes showing
 //! what it changed — focus, scroll position, selection and open panels are left alone.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -275,9 +275,13 @@ pub struct LiveStore {
     pub error_rate: ArcRwSignal<f64>,
     /// The run whose steps are shown, and its loaded detail.
     pub detail: ArcRwSignal<Option<RunDetail>>,
-    /// Events of runs whose detail is loading, applied once it arrives.
-    pending: ArcRwSignal<HashMap<Uuid, Vec<Event>>>,
+    /// The latest events about executions, so a run's detail loaded from the store can be
+    /// brought up to the moment: an event may have arrived before the store had it.
+    recent: std::sync::Arc<std::sync::Mutex<VecDeque<Event>>>,
 }
+
+/// Events kept for catching up a newly selected run.
+const RECENT_EVENTS_KEPT: usize = 4096;
 
 impl LiveStore {
     pub fn new(snapshot: &Snapshot) -> Self {
@@ -291,7 +295,7 @@ impl LiveStore {
             cost_total_usd: ArcRwSignal::new(0.0),
             error_rate: ArcRwSignal::new(0.0),
             detail: ArcRwSignal::new(None),
-            pending: ArcRwSignal::new(HashMap::new()),
+            recent: Default::default(),
         };
         store.reset(snapshot);
         store
@@ -323,25 +327,18 @@ impl LiveStore {
             .cloned()
     }
 
-    /// Shows `detail`'s steps, then applies the events that arrived while it loaded.
+    /// Shows `detail`'s steps, brought up to date with the events this page has seen about it
+    /// (applying an event twice is harmless: steps are keyed, a streamed response is replaced
+    /// by the complete one).
     pub fn show_detail(&self, detail: RunDetail) {
-        let waiting = self
-            .pending
-            .try_update(|p| p.remove(&detail.id))
-            .flatten()
-            .unwrap_or_default();
-        for event in &waiting {
-            detail.apply(event);
+        if let Ok(recent) = self.recent.lock() {
+            for event in recent.iter() {
+                if event.body.scope().execution_id == Some(detail.id) {
+                    detail.apply(event);
+                }
+            }
         }
         self.detail.set(Some(detail));
-    }
-
-    /// Starts buffering `id`'s events until its detail is shown.
-    pub fn expect_detail(&self, id: Uuid) {
-        self.pending.update(|p| {
-            p.clear();
-            p.insert(id, Vec::new());
-        });
     }
 
     /// Applies one event from the stream. Returns false for `bus:resync`: the caller reloads
@@ -354,19 +351,15 @@ impl LiveStore {
             }
             self.seq.set(Some(event.seq));
         }
-        let scope_id = event.body.scope().execution_id;
-        if let Some(id) = scope_id {
-            let shown = self.detail.read_untracked().as_ref().map(|d| d.id) == Some(id);
-            if shown {
-                if let Some(detail) = self.detail.get_untracked() {
-                    detail.apply(&event);
+        if let Some(id) = event.body.scope().execution_id {
+            if let Some(detail) = self.detail.get_untracked().filter(|d| d.id == id) {
+                detail.apply(&event);
+            }
+            if let Ok(mut recent) = self.recent.lock() {
+                recent.push_back(event.clone());
+                while recent.len() > RECENT_EVENTS_KEPT {
+                    recent.pop_front();
                 }
-            } else {
-                self.pending.update(|p| {
-                    if let Some(waiting) = p.get_mut(&id) {
-                        waiting.push(event.clone());
-                    }
-                });
             }
         }
         match &event.body {

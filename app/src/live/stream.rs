@@ -113,7 +113,6 @@ fn resync(store: LiveStore) {
             store.reset(&snapshot);
             let shown = store.detail.get_untracked().map(|d| d.id);
             if let Some(id) = shown {
-                store.expect_detail(id);
                 if let Ok(detail) = get_execution(id).await {
                     store.show_detail(RunDetail::new(&detail));
                 }

@@ -135,11 +135,13 @@ fn Live(
             if let (Some(previous), Some(id)) = (previous, id) {
                 if previous != Some(id) {
                     selected_step.set(None);
-                    store.expect_detail(id);
                     let store = store.clone();
                     spawn_local(async move {
                         if let Ok(detail) = get_execution(id).await {
-                            store.show_detail(RunDetail::new(&detail));
+                            // A quicker click on another run wins.
+                            if selected.get_untracked() == Some(id) {
+                                store.show_detail(RunDetail::new(&detail));
+                            }
                         }
                     });
                 }

@@ -1,0 +1,130 @@
+// The live dashboard in Chromium against a real pipescope with its own PostgreSQL: runs appear
+// and stream without reloads, drill-down to a step, inert rendering of hostile text, and an
+// honest connection dot across a server restart.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { startPipescope, launchBrowser, openPage, screenshot, startRun } from '../support.mjs';
+
+let server;
+let browser;
+let config;
+
+before(async () => {
+  // A simulated provider slow enough to watch a response stream in.
+  const dir = mkdtempSync(join(process.env.PIPESCOPE_E2E_DIR, 'cfg-'));
+  config = join(dir, 'pipescope.toml');
+  writeFileSync(
+    config,
+    '[providers.paced]\nkind = "simulated"\ntokens_per_second = 30\nfirst_token_ms = 100\n',
+  );
+  server = await startPipescope(['--config', config]);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const PIPELINE = `
+name: watch-me
+defaults: { provider: paced, max_tokens: 120 }
+inputs:
+  topic: { default: "stream processing" }
+steps:
+  - name: outline
+    prompt: "Outline {{ topic }}."
+  - name: draft
+    prompt: "Expand: {{ steps.outline.output }}"
+`;
+
+test('a run appears, streams into the inspector and completes without a reload', async () => {
+  const { page, problems } = await openPage(browser, server.url);
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const id = await startRun(server.url, { yaml: PIPELINE });
+  const row = page.locator(`[data-run-id="${id}"]`);
+  await row.waitFor({ timeout: 10_000 });
+  await row.click();
+  // The timeline shows the running step, the inspector its prompt and a growing response.
+  await page.locator('[data-testid="step-row"][data-step="outline"]').waitFor({ timeout: 10_000 });
+  await page.locator('[data-testid="step-row"][data-step="outline"]').click();
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="prompt-text"]')?.textContent === 'Outline stream processing.',
+    null,
+    { timeout: 10_000 },
+  );
+  const lengths = [];
+  for (let i = 0; i < 4; i += 1) {
+    lengths.push((await page.textContent('[data-testid="response-text"]')).length);
+    await page.waitForTimeout(300);
+  }
+  assert.ok(lengths[3] > lengths[0], `the response grows while streaming: ${lengths}`);
+  await screenshot(page, 'dashboard-streaming');
+  await row.locator('[data-testid="status"]').filter({ hasText: 'complete' }).waitFor({ timeout: 30_000 });
+  assert.equal(await row.getAttribute('data-status'), 'completed');
+  assert.equal(await page.locator('[data-testid="step-row"]').count(), 2);
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no reload happened');
+  assert.deepEqual(problems, []);
+});
+
+test('pause and resume from the grid', async () => {
+  const { page, problems } = await openPage(browser, server.url);
+  const id = await startRun(server.url, { yaml: PIPELINE });
+  const row = page.locator(`[data-run-id="${id}"]`);
+  await row.locator('[data-testid="pause"]').click({ timeout: 10_000 });
+  await row.locator('[data-testid="status"]').filter({ hasText: 'paused' }).waitFor({ timeout: 10_000 });
+  await row.locator('[data-testid="resume"]').click();
+  await row.locator('[data-testid="status"]').filter({ hasText: 'running' }).waitFor({ timeout: 10_000 });
+  await row.locator('[data-testid="cancel"]').click();
+  await row.locator('[data-testid="status"]').filter({ hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+  assert.deepEqual(problems, []);
+});
+
+test('markup in prompts and responses is shown as text, never run', async () => {
+  const hostile = `
+name: hostile
+defaults: { provider: simulated, max_tokens: 40 }
+steps:
+  - name: inject
+    system: "<img src=x onerror=\\"window.__pwned=1\\">"
+    prompt: "<script>window.__pwned=2</script> and <b>bold</b>"
+`;
+  const id = await startRun(server.url, { yaml: hostile });
+  const { page, problems } = await openPage(browser, `${server.url}/runs/${id}/steps/inject`);
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="prompt-text"]')?.textContent.includes('<script>'),
+    null,
+    { timeout: 10_000 },
+  );
+  assert.equal(await page.textContent('[data-testid="system-text"]'), '<img src=x onerror="window.__pwned=1">');
+  assert.equal(await page.locator('[data-testid="inspector"] img, [data-testid="inspector"] script, [data-testid="inspector"] b').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  await screenshot(page, 'inspector-full-page');
+  assert.deepEqual(problems, []);
+});
+
+test('the connection dot shows a restart and the view catches up without duplicates', async () => {
+  const { page } = await openPage(browser, server.url);
+  const dot = page.locator('[data-testid="connection"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="connection"]')?.dataset.state === 'live', null, { timeout: 10_000 });
+  await server.stop();
+  await page.waitForFunction(
+    () => ['reconnecting', 'offline'].includes(document.querySelector('[data-testid="connection"]')?.dataset.state),
+    null,
+    { timeout: 10_000 },
+  );
+  assert.notEqual(await dot.getAttribute('data-state'), 'live');
+  server = await startPipescope(['--config', config], server);
+  const id = await startRun(server.url, { yaml: PIPELINE });
+  await page.waitForFunction(() => document.querySelector('[data-testid="connection"]')?.dataset.state === 'live', null, { timeout: 20_000 });
+  const row = page.locator(`[data-run-id="${id}"]`);
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  await row.locator('[data-testid="status"]').filter({ hasText: 'complete' }).waitFor({ timeout: 30_000 });
+  // Each step attempt once: nothing missed, nothing doubled.
+  const steps = await page.locator('[data-testid="step-row"]').evaluateAll((rows) => rows.map((r) => r.dataset.step));
+  assert.deepEqual(steps, ['outline', 'draft']);
+  assert.equal(await page.locator(`[data-run-id="${id}"]`).count(), 1);
+});
