@@ -66,6 +66,7 @@ pub fn MetricsPanel(store: LiveStore) -> impl IntoView {
                     title="Error rate"
                     value=Signal::derive({ let l = latest(|m| Some(m.error_rate)); move || l.get().map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "—".into()) })
                     lines=vec![series(|m| Some(m.error_rate))]
+                    min_top=0.25
                 />
                 <Chart
                     title="Throughput"
@@ -82,13 +83,17 @@ fn Chart(
     title: &'static str,
     value: Signal<String>,
     lines: Vec<Signal<Vec<Option<f64>>>>,
+    /// The scale's top is at least this, so small values look small (an error rate of 0.5 %
+    /// must not fill the chart).
+    #[prop(optional)]
+    min_top: f64,
 ) -> impl IntoView {
     // One scale for all series of a chart (p99 above p95 above p50).
     let all = lines.clone();
     let max = Signal::derive(move || {
         all.iter()
             .flat_map(|l| l.get().into_iter().flatten())
-            .fold(0.0_f64, f64::max)
+            .fold(min_top, f64::max)
     });
     let paths = lines
         .into_iter()

@@ -19,9 +19,14 @@ pub fn StepTimeline(
         <section class="quad" aria-labelledby="steps-title" data-testid="step-timeline">
             <header class="quad-head">
                 <h2 id="steps-title">"Steps"</h2>
-                <span class="muted">
-                    {move || detail.get().map(|d| d.pipeline.clone()).unwrap_or_else(|| "select a run".into())}
-                </span>
+                {move || match detail.get() {
+                    Some(d) => view! {
+                        <a class="muted" href=format!("/runs/{}", d.id) title="Open this run on its own page" data-testid="open-run">
+                            {d.pipeline.clone()} " ↗"
+                        </a>
+                    }.into_any(),
+                    None => view! { <span class="muted">"select a run"</span> }.into_any(),
+                }}
             </header>
             {move || match detail.get() {
                 None => view! {
@@ -174,7 +179,15 @@ pub fn Inspector(
         <section class="quad" aria-labelledby="inspector-title" data-testid="inspector">
             <header class="quad-head">
                 <h2 id="inspector-title">"Prompt inspector"</h2>
-                <span class="muted mono">{move || step().map(|s| s.key()).unwrap_or_default()}</span>
+                {move || {
+                    let run = detail.get()?.id;
+                    let key = step()?.key();
+                    Some(view! {
+                        <a class="muted mono" href=format!("/runs/{run}/steps/{key}") title="Open this step on its own page" data-testid="open-step">
+                            {key.clone()} " ↗"
+                        </a>
+                    })
+                }}
             </header>
             {move || match step() {
                 None => view! {

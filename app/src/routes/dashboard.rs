@@ -9,7 +9,7 @@ use crate::{
     components::{Header, Inspector, MetricsPanel, RunsGrid, StepTimeline},
     error::AppError,
     functions::{get_execution, get_snapshot},
-    live::{provide_live, step_key, RunDetail},
+    live::{provide_live, RunDetail},
     models::{ExecutionDetail, Snapshot},
 };
 
@@ -159,14 +159,6 @@ fn Live(
         move || detail.get().map(|d| d.pipeline.clone()).unwrap_or_default()
     };
     let run_link = move || selected.get().map(|id| format!("/runs/{id}"));
-    let step_link = move || {
-        let id = selected.get()?;
-        let step = selected_step
-            .get()
-            .or_else(|| store_latest_step(&detail_signal.get()?))?;
-        Some(format!("/runs/{id}/steps/{step}"))
-    };
-
     view! {
         <Header live=store.clone() />
         <main class="board" data-view=format!("{view:?}").to_lowercase()>
@@ -176,10 +168,6 @@ fn Live(
                     <StepTimeline detail=detail_signal selected_step now />
                     <Inspector detail=detail_signal selected_step />
                     <MetricsPanel store=store.clone() />
-                    <nav class="deep-links">
-                        {move || run_link().map(|href| view! { <a href=href data-testid="open-run">"Open run ↗"</a> })}
-                        {move || step_link().map(|href| view! { <a href=href data-testid="open-step">"Open step ↗"</a> })}
-                    </nav>
                 }.into_any(),
                 View::Run => view! {
                     <div class="page-head wide">
@@ -199,13 +187,4 @@ fn Live(
             }}
         </main>
     }
-}
-
-fn store_latest_step(detail: &RunDetail) -> Option<String> {
-    detail
-        .steps
-        .read_untracked()
-        .iter()
-        .max_by_key(|s| s.started_at)
-        .map(|s| step_key(&s.step, s.attempt))
 }
