@@ -82,6 +82,23 @@ test('pause and resume from the grid', async () => {
   assert.deepEqual(problems, []);
 });
 
+test('keyboard: Space pauses and resumes the selected run, ? lists the shortcuts, Esc closes', async () => {
+  const { page, problems } = await openPage(browser, server.url);
+  const id = await startRun(server.url, { yaml: PIPELINE });
+  const row = page.locator(`[data-run-id="${id}"]`);
+  await row.locator('.run-name').click({ timeout: 10_000 });
+  await page.keyboard.press('Space');
+  await row.locator('[data-testid="status"]').filter({ hasText: 'paused' }).waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Space');
+  await row.locator('[data-testid="status"]').filter({ hasText: 'running' }).waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Shift+Slash');
+  await page.locator('[data-testid="shortcuts"]').waitFor();
+  await page.keyboard.press('Escape');
+  await page.locator('[data-testid="shortcuts"]').waitFor({ state: 'detached' });
+  await row.locator('[data-testid="cancel"]').click();
+  assert.deepEqual(problems, []);
+});
+
 test('markup in prompts and responses is shown as text, never run', async () => {
   const hostile = `
 name: hostile

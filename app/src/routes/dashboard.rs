@@ -8,9 +8,9 @@ use uuid::Uuid;
 use crate::{
     components::{Header, Inspector, MetricsPanel, RunsGrid, StepTimeline},
     error::AppError,
-    functions::{get_execution, get_snapshot},
+    functions::{control_run, get_execution, get_snapshot},
     live::{provide_live, RunDetail},
-    models::{ExecutionDetail, Snapshot},
+    models::{ExecutionDetail, RunAction, Snapshot},
 };
 
 /// Which views a page shows around the same live state.
@@ -127,6 +127,57 @@ fn Live(
     });
     let now = Signal::from(now);
 
+    // Keyboard: Space pauses or resumes the selected run, Esc steps back out of the selection,
+    // `?` shows the shortcuts. Keys typed into a field or on a button are theirs, not ours.
+    let help = RwSignal::new(false);
+    let shortcuts_store = store.clone();
+    let keys = window_event_listener(leptos::ev::keydown, move |event| {
+        use leptos::wasm_bindgen::JsCast;
+        let in_control = event
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .is_some_and(|e| {
+                matches!(
+                    e.tag_name().as_str(),
+                    "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"
+                )
+            });
+        if in_control || event.ctrl_key() || event.meta_key() || event.alt_key() {
+            return;
+        }
+        match event.key().as_str() {
+            " " => {
+                let Some(run) = selected
+                    .get_untracked()
+                    .and_then(|id| shortcuts_store.run(id))
+                else {
+                    return;
+                };
+                let action = match run.status.get_untracked().as_str() {
+                    "paused" => RunAction::Resume,
+                    "running" | "pending" => RunAction::Pause,
+                    _ => return,
+                };
+                event.prevent_default();
+                spawn_local(async move {
+                    let _ = control_run(run.id, action).await;
+                });
+            }
+            "Escape" => {
+                if help.get_untracked() {
+                    help.set(false);
+                } else if selected_step.get_untracked().is_some() {
+                    selected_step.set(None);
+                } else {
+                    selected.set(None);
+                }
+            }
+            "?" => help.update(|h| *h = !*h),
+            _ => {}
+        }
+    });
+    on_cleanup(move || keys.remove());
+
     // Choosing another run loads its steps; its events are held until they are in.
     Effect::new({
         let store = store.clone();
@@ -161,6 +212,16 @@ fn Live(
     let run_link = move || selected.get().map(|id| format!("/runs/{id}"));
     view! {
         <Header live=store.clone() />
+        <Show when=move || help.get()>
+            <aside class="popover shortcuts" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts">
+                <h2>"Keyboard shortcuts"</h2>
+                <dl>
+                    <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
+                    <dt><kbd>"Esc"</kbd></dt><dd>"clear the step, then the run selection"</dd>
+                    <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
+                </dl>
+            </aside>
+        </Show>
         <main class="board" data-view=format!("{view:?}").to_lowercase()>
             {match view {
                 View::Dashboard => view! {
