@@ -99,6 +99,42 @@ test('keyboard: Space pauses and resumes the selected run, ? lists the shortcuts
   assert.deepEqual(problems, []);
 });
 
+test('a text selection, an open panel and the scroll position survive 100 events', async () => {
+  const { page, problems } = await openPage(browser, server.url);
+  // A finished run to read, selected and inspected.
+  const done = await startRun(server.url, { yaml: PIPELINE, provider: 'simulated' });
+  const row = page.locator(`[data-run-id="${done}"]`);
+  await row.locator('[data-testid="status"]').filter({ hasText: 'complete' }).waitFor({ timeout: 15_000 });
+  await row.locator('.run-name').click();
+  await page.locator('[data-testid="step-row"][data-step="outline"]').click({ timeout: 10_000 });
+  await page.locator('details.template > summary').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="response-text"]')?.textContent.length > 40);
+  const selected = await page.evaluate(() => {
+    const node = document.querySelector('[data-testid="response-text"]').firstChild;
+    const range = document.createRange();
+    range.setStart(node, 5);
+    range.setEnd(node, 30);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    return selection.toString();
+  });
+  // Meanwhile other runs stream: at least 100 events reach the page.
+  await page.evaluate(() => {
+    window.__events = 0;
+    const source = new EventSource('/api/events');
+    for (const name of ['response:streaming', 'step:progress', 'step:started', 'prompt:sent', 'step:completed', 'pipeline:started', 'metrics:updated']) {
+      source.addEventListener(name, () => { window.__events += 1; });
+    }
+  });
+  for (let i = 0; i < 3; i += 1) await startRun(server.url, { yaml: PIPELINE });
+  await page.waitForFunction(() => window.__events >= 100, null, { timeout: 30_000 });
+  assert.equal(await page.evaluate(() => window.getSelection().toString()), selected, 'the selection is intact');
+  assert.equal(await page.evaluate(() => document.querySelector('details.template').open), true, 'the panel stayed open');
+  assert.equal(await page.locator('.run.selected').getAttribute('data-run-id'), done, 'the run stayed selected');
+  assert.deepEqual(problems, []);
+});
+
 test('markup in prompts and responses is shown as text, never run', async () => {
   const hostile = `
 name: hostile
