@@ -135,6 +135,31 @@ test('a text selection, an open panel and the scroll position survive 100 events
   assert.deepEqual(problems, []);
 });
 
+test('the inspector copies the prompt and the response, and exports the run as JSON', async () => {
+  const id = await startRun(server.url, { yaml: PIPELINE, provider: 'simulated' });
+  const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/runs/${id}/steps/outline`);
+  await page.waitForSelector('[data-hydrated="true"]');
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="response-text"]')?.textContent.length > 20
+      && !document.querySelector('h3.label')?.parentElement.textContent.includes('streaming'),
+    null,
+    { timeout: 20_000 },
+  );
+  await page.click('[data-testid="copy-prompt"]');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'Outline stream processing.');
+  await page.click('[data-testid="copy-response"]');
+  const response = await page.textContent('[data-testid="response-text"]');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), response);
+  assert.equal(await page.textContent('[data-testid="copied"]'), 'response copied');
+  const href = await page.getAttribute('[data-testid="export-json"]', 'href');
+  const exported = await (await fetch(`${server.url}${href}`)).json();
+  assert.equal(exported.id, id);
+  assert.ok(exported.steps.some((s) => s.step === 'outline' && s.prompt === 'Outline stream processing.'));
+  await context.close();
+});
+
 test('markup in prompts and responses is shown as text, never run', async () => {
   const hostile = `
 name: hostile

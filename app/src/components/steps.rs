@@ -193,14 +193,30 @@ pub fn Inspector(
                 None => view! {
                     <div class="empty small"><p>"Select a step to read its prompt and response."</p></div>
                 }.into_any(),
-                Some(s) => view! { <StepInspector step=s /> }.into_any(),
+                Some(s) => {
+                    let run = detail.get_untracked().map(|d| d.id).unwrap_or_default();
+                    view! { <StepInspector step=s run /> }.into_any()
+                }
             }}
         </section>
     }
 }
 
 #[component]
-fn StepInspector(step: StepView) -> impl IntoView {
+fn StepInspector(step: StepView, run: uuid::Uuid) -> impl IntoView {
+    let copied = RwSignal::new(None::<&'static str>);
+    let copy = {
+        let (prompt, response) = (step.prompt.clone(), step.response.clone());
+        move |what: &'static str| {
+            let text = match what {
+                "prompt" => prompt.get_untracked().unwrap_or_default(),
+                _ => response.get_untracked(),
+            };
+            copy_to_clipboard(&text);
+            copied.set(Some(what));
+        }
+    };
+    let copy_prompt = copy.clone();
     let prompt = step.prompt.clone();
     let system = step.system_prompt.clone();
     let template = step.template.clone();
@@ -249,7 +265,25 @@ fn StepInspector(step: StepView) -> impl IntoView {
     };
     view! {
         <div class="inspector">
-            <div class="figures mono small" data-testid="inspector-figures">{figures}</div>
+            <div class="inspector-bar">
+                <div class="figures mono small" data-testid="inspector-figures">{figures}</div>
+                <div class="inspector-actions">
+                    <button class="btn small" data-testid="copy-prompt" on:click=move |_| copy_prompt("prompt")>"Copy prompt"</button>
+                    <button class="btn small" data-testid="copy-response" on:click=move |_| copy("response")>"Copy response"</button>
+                    <a
+                        class="btn small"
+                        data-testid="export-json"
+                        href=format!("/api/executions/{run}")
+                        download=format!("run-{run}.json")
+                        title="The run with every step attempt, as JSON"
+                    >
+                        "Export JSON"
+                    </a>
+                    <span class="muted small" role="status" data-testid="copied">
+                        {move || copied.get().map(|w| format!("{w} copied")).unwrap_or_default()}
+                    </span>
+                </div>
+            </div>
             {move || error.get().map(|e| view! { <div class="run-error" role="alert">{e}</div> })}
             {move || system.get().map(|s| view! {
                 <h3 class="label">"System"</h3>
@@ -269,4 +303,14 @@ fn StepInspector(step: StepView) -> impl IntoView {
             <pre class="text response" data-testid="response-text">{move || response.get()}</pre>
         </div>
     }
+}
+
+/// Puts `text` on the clipboard (the browser asks the user where it must).
+fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
 }
