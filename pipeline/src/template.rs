@@ -247,11 +247,12 @@ fn variables_read(
 fn slices_as_indexes(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut copied = 0;
-    for i in code_positions(source) {
+    let positions = code_positions(source);
+    for (k, &i) in positions.iter().enumerate() {
         if i < copied || source.as_bytes()[i] != b'[' {
             continue;
         }
-        if let Some((end, parts)) = slice_at(source, i) {
+        if let Some((end, parts)) = slice_at(source, i, &positions[k + 1..]) {
             out.push_str(&source[copied..=i]);
             let bounds: Vec<String> = parts
                 .iter()
@@ -311,26 +312,14 @@ fn code_positions(source: &str) -> Vec<usize> {
 }
 
 /// For the `[` at `open`: when its contents hold a top-level `:` (a slice), the index of the
-/// closing `]` and the contents split at top-level colons.
-fn slice_at(source: &str, open: usize) -> Option<(usize, Vec<&str>)> {
+/// closing `]` and the contents split at top-level colons. `code` are the code positions after
+/// `open` (string literals already left out).
+fn slice_at<'s>(source: &'s str, open: usize, code: &[usize]) -> Option<(usize, Vec<&'s str>)> {
     let bytes = source.as_bytes();
     let mut depth = 0usize;
-    let mut quote: Option<u8> = None;
     let mut cuts = vec![open + 1];
-    let mut i = open + 1;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if let Some(q) = quote {
-            if b == b'\\' {
-                i += 1;
-            } else if b == q {
-                quote = None;
-            }
-            i += 1;
-            continue;
-        }
-        match b {
-            b'\'' | b'"' => quote = Some(b),
+    for &i in code {
+        match bytes[i] {
             b'[' | b'(' | b'{' => depth += 1,
             b']' if depth == 0 => {
                 if cuts.len() == 1 {
@@ -344,7 +333,6 @@ fn slice_at(source: &str, open: usize) -> Option<(usize, Vec<&str>)> {
             b':' if depth == 0 => cuts.push(i + 1),
             _ => {}
         }
-        i += 1;
     }
     None
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
-use common::{connect, Frame, SseClient};
+use common::{connect, run_to_end, settled, Frame, SseClient};
 use providers::{PriceTable, ProviderConfig, Registry, SimulatedConfig};
 use serde_json::{json, Value};
 use server::{engine::EngineConfig, state::BackboneSettings};
@@ -82,23 +82,6 @@ async fn start(addr: SocketAddr, body: Value) -> Uuid {
         .expect("execution id")
 }
 
-/// Collects the frames of one execution until its final event.
-async fn run_to_end(client: &mut SseClient, execution: Uuid) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    loop {
-        let frame = client.next().await;
-        let event = frame.decode();
-        if event.body.scope().execution_id != Some(execution) {
-            continue;
-        }
-        let done = event.body.is_final();
-        frames.push(frame);
-        if done {
-            return frames;
-        }
-    }
-}
-
 /// Waits for the first frame of `execution` named `name`.
 async fn wait_for(client: &mut SseClient, execution: Uuid, name: &str) -> Frame {
     loop {
@@ -132,29 +115,6 @@ async fn detail(addr: SocketAddr, execution: Uuid) -> Value {
     let (status, detail) = get(addr, &format!("/api/executions/{execution}")).await;
     assert_eq!(status, 200, "{detail}");
     detail
-}
-
-/// The execution once its final state is stored. Live events reach subscribers before the
-/// store (that is the point of the live stream), so a test that saw the final event waits for
-/// the write, as the dashboard's snapshot reload would.
-async fn settled(addr: SocketAddr, execution: Uuid) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, detail) = get(addr, &format!("/api/executions/{execution}")).await;
-        let done = status == 200
-            && !["running", "paused", "pending"].contains(&detail["status"].as_str().unwrap_or(""))
-            && detail["steps"]
-                .as_array()
-                .is_some_and(|steps| steps.iter().all(|s| s["status"] != "running"));
-        if done {
-            return detail;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not settled: {detail}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -7,7 +7,7 @@ mod common;
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use app::models::EventBody;
-use common::{connect, Frame, SseClient};
+use common::{connect, run_to_end, settled, Frame};
 use providers::{
     fakes::{FakeServer, Reply},
     PriceTable, ProviderConfig, ProviderKind, Registry, Usage,
@@ -76,46 +76,6 @@ async fn start(addr: SocketAddr, yaml: &str) -> Uuid {
         .as_str()
         .and_then(|s| s.parse().ok())
         .expect("id")
-}
-
-async fn run_to_end(client: &mut SseClient, execution: Uuid) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    loop {
-        let frame = client.next().await;
-        let event = frame.decode();
-        if event.body.scope().execution_id == Some(execution) {
-            let done = event.body.is_final();
-            frames.push(frame);
-            if done {
-                return frames;
-            }
-        }
-    }
-}
-
-async fn settled(addr: SocketAddr, execution: Uuid) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let detail: Value = reqwest::get(format!("http://{addr}/api/executions/{execution}"))
-            .await
-            .expect("detail")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        let status = detail["status"].as_str().unwrap_or("");
-        if !["", "running", "paused", "pending"].contains(&status)
-            && detail["steps"]
-                .as_array()
-                .is_some_and(|s| s.iter().all(|s| s["status"] != "running"))
-        {
-            return detail;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not settled: {detail}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn chunks(frames: &[Frame]) -> Vec<String> {

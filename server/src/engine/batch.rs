@@ -184,29 +184,18 @@ impl Engine {
                     },
                     () = cancelled.cancelled() => break,
                 };
-                engine.launch_with_permit(definition.clone(), run, batch_id, execution_id, permit);
+                engine.launch(
+                    definition.clone(),
+                    run,
+                    Some(batch_id),
+                    execution_id,
+                    None,
+                    Some(permit),
+                );
             }
             engine.batches().remove(&batch_id);
         });
         Ok(started)
-    }
-
-    /// Starts one run of a batch; its slot is freed when the run ends.
-    fn launch_with_permit(
-        &self,
-        definition: Arc<super::Definition>,
-        prepared: super::run::Prepared,
-        batch_id: Uuid,
-        execution_id: Uuid,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) {
-        let control = self.register(&definition, Some(batch_id), execution_id);
-        let engine = self.clone();
-        self.inner.tasks.spawn(async move {
-            super::run::execute(&engine, execution_id, definition, prepared, &control, None).await;
-            engine.end(execution_id, &control);
-            drop(permit);
-        });
     }
 
     /// Cancels the batch's running runs; its queued runs never start.

@@ -205,7 +205,14 @@ impl Engine {
         let definition = self.resolve(&request).await?;
         let prepared = self.prepare(&definition, &request)?;
         let (stored, is_stored) = tokio::sync::oneshot::channel();
-        let started = self.launch(definition, prepared, batch_id, Uuid::new_v4(), Some(stored));
+        let started = self.launch(
+            definition,
+            prepared,
+            batch_id,
+            Uuid::new_v4(),
+            Some(stored),
+            None,
+        );
         // Answer once the run is in the store, so reading it right away finds it.
         let _ = is_stored.await;
         Ok(started)
@@ -260,6 +267,8 @@ impl Engine {
         batch_id: Option<Uuid>,
         execution_id: Uuid,
         stored: Option<tokio::sync::oneshot::Sender<()>>,
+        // A batch's slot, freed when the run ends.
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Started {
         let control = self.register(&definition, batch_id, execution_id);
         let started = Started {
@@ -279,6 +288,7 @@ impl Engine {
             )
             .await;
             engine.end(execution_id, &control);
+            drop(slot);
         });
         started
     }

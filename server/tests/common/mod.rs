@@ -153,3 +153,47 @@ pub fn log_event(id: &str, message: &str) -> serde_json::Value {
         "data": {"level": "info", "message": message, "timestamp": chrono::Utc::now()}
     })
 }
+
+/// The frames of one execution, until its final event.
+pub async fn run_to_end(client: &mut SseClient, execution: uuid::Uuid) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = client.next().await;
+        let event = frame.decode();
+        if event.body.scope().execution_id != Some(execution) {
+            continue;
+        }
+        let done = event.body.is_final();
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+}
+
+/// The execution once its final state is stored. Live events reach subscribers before the
+/// store (that is the point of the live stream), so a test that saw the final event waits for
+/// the write, as the dashboard's snapshot reload would.
+pub async fn settled(addr: SocketAddr, execution: uuid::Uuid) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = reqwest::get(format!("http://{addr}/api/executions/{execution}"))
+            .await
+            .expect("detail");
+        let status = response.status().as_u16();
+        let detail: serde_json::Value = response.json().await.unwrap_or_default();
+        let done = status == 200
+            && !["running", "paused", "pending"].contains(&detail["status"].as_str().unwrap_or(""))
+            && detail["steps"]
+                .as_array()
+                .is_some_and(|steps| steps.iter().all(|s| s["status"] != "running"));
+        if done {
+            return detail;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
