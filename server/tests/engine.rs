@@ -202,6 +202,26 @@ async fn a_run_streams_every_step_and_stores_prompts_responses_and_costs(pool: P
         .map(|s| s["total_tokens"].as_i64().expect("tokens"))
         .sum();
     assert_eq!(detail["total_tokens"], total);
+
+    // The text export has every attempt's system prompt, prompt and response, in order.
+    let response = reqwest::get(format!(
+        "http://{addr}/api/executions/{execution}/transcript"
+    ))
+    .await
+    .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let text = response.text().await.expect("text");
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing in\n{text}"))
+    };
+    assert!(at("== outline ==") < at("-- prompt --\nOutline CRDTs.\n"));
+    assert!(at("== draft ==") < at("-- system --\nYou write briefs.\n"));
+    assert!(at("== critique ==") > at(draft["response"].as_str().expect("text")));
 }
 
 #[sqlx::test(migrations = "../migrations")]

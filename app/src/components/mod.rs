@@ -3,10 +3,23 @@
 mod charts;
 pub mod format;
 mod header;
+pub mod highlight;
+mod inspector;
 mod runs;
-mod steps;
+mod timeline;
 
 pub use charts::MetricsPanel;
 pub use header::Header;
+pub use inspector::{Inspector, SEARCH_ID};
 pub use runs::{RunsGrid, StatusBadge};
-pub use steps::{Inspector, StepTimeline};
+pub use timeline::StepTimeline;
+
+/// Puts `text` on the clipboard (the browser asks the user where it must).
+pub(crate) fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}

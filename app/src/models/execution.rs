@@ -63,3 +63,51 @@ pub enum RunAction {
     Resume,
     Cancel,
 }
+
+impl ExecutionDetail {
+    /// The run as plain text: each step attempt's figures, system prompt, prompt and response,
+    /// in the order they started. What "export as text" downloads.
+    pub fn transcript(&self) -> String {
+        let mut out = format!(
+            "{} — run {}\nstatus {} · {} tokens · ${:.4} · started {}\n",
+            self.pipeline,
+            self.id,
+            self.status,
+            self.total_tokens,
+            self.cost_usd,
+            self.started_at.to_rfc3339()
+        );
+        if let Some(error) = &self.error {
+            out.push_str(&format!("error: {error}\n"));
+        }
+        for step in &self.steps {
+            let attempt = match (step.attempt, step.replay_of) {
+                (_, Some(of)) => format!(" (attempt {}, replay of {of})", step.attempt),
+                (1, None) => String::new(),
+                (n, None) => format!(" (attempt {n})"),
+            };
+            out.push_str(&format!(
+                "\n== {}{attempt} ==\n{} · {} · {} · {} prompt + {} completion tokens\n",
+                step.step,
+                step.status,
+                step.provider.as_deref().unwrap_or("-"),
+                step.model.as_deref().unwrap_or("-"),
+                step.prompt_tokens.unwrap_or(0),
+                step.completion_tokens.unwrap_or(0),
+            ));
+            if let Some(error) = &step.error {
+                out.push_str(&format!("error: {error}\n"));
+            }
+            for (label, text) in [
+                ("system", &step.system_prompt),
+                ("prompt", &step.prompt),
+                ("response", &step.response),
+            ] {
+                if let Some(text) = text {
+                    out.push_str(&format!("\n-- {label} --\n{text}\n"));
+                }
+            }
+        }
+        out
+    }
+}

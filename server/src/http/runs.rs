@@ -2,6 +2,7 @@
 //!
 //! - `POST /api/executions` `{pipeline | yaml, version?, inputs?, env?, provider?, model?}` → 202
 //! - `GET  /api/executions/{id}` → the execution with every step attempt
+//! - `GET  /api/executions/{id}/transcript` → its prompts and responses as plain text
 //! - `POST /api/executions/{id}/pause | resume | cancel` (cancel takes `{reason?}`)
 //! - `POST /api/executions/{id}/rerun` → 202, a new run with the same inputs
 //! - `POST /api/executions/{id}/steps/{step}/replay` `{prompt?, system?, provider?, model?, attempt?}` → 202
@@ -12,7 +13,7 @@
 use axum::{
     body::{Body, Bytes},
     extract::{Path, State},
-    http::StatusCode,
+    http::{header, StatusCode},
     routing::{get, post},
     Json, Router,
 };
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/executions", post(start))
         .route("/api/executions/{id}", get(detail))
+        .route("/api/executions/{id}/transcript", get(transcript))
         .route("/api/executions/{id}/pause", post(pause))
         .route("/api/executions/{id}/resume", post(resume))
         .route("/api/executions/{id}/cancel", post(cancel))
@@ -108,6 +110,23 @@ async fn detail(
         .map_err(|e| ApiError::internal("the store could not be read", e))?
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no execution {id}")))
+}
+
+async fn transcript(
+    state: State<AppState>,
+    raw: Path<String>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let Json(run) = detail(state, raw).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"run-{}.txt\"", run.id),
+            ),
+        ],
+        run.transcript(),
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

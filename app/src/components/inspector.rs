@@ -1,0 +1,401 @@
+//! Quadrant 3, the prompt inspector: the selected step's prompt exactly as sent, the template
+//! with each variable and its value, and the response streaming in; search with highlighted
+//! matches, JSON and code coloured, copy and export. All LLM and user text is rendered as text
+//! nodes: markup in a prompt or a response never becomes HTML.
+
+use leptos::{either::Either, prelude::*};
+use uuid::Uuid;
+
+use super::{format, highlight};
+use crate::live::{RunDetail, StepView};
+
+/// The id of the inspector's search field, which `/` and Ctrl+F focus.
+pub const SEARCH_ID: &str = "inspector-search";
+
+#[component]
+pub fn Inspector(
+    detail: Signal<Option<RunDetail>>,
+    selected_step: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let step = move || {
+        let detail = detail.get()?;
+        let key = selected_step.get();
+        let steps = detail.steps.get();
+        match key {
+            Some(key) => steps.iter().find(|s| s.key() == key).cloned(),
+            // Nothing chosen: follow the step that started last.
+            None => steps.iter().max_by_key(|s| s.started_at).cloned(),
+        }
+    };
+    // The query outlives the step shown: searching across steps for the same word is common.
+    let query = RwSignal::new(String::new());
+    view! {
+        <section class="quad" aria-labelledby="inspector-title" data-testid="inspector">
+            <header class="quad-head">
+                <h2 id="inspector-title">"Prompt inspector"</h2>
+                {move || {
+                    let run = detail.get()?.id;
+                    let key = step()?.key();
+                    Some(view! {
+                        <a class="muted mono" href=format!("/runs/{run}/steps/{key}") title="Open this step on its own page" data-testid="open-step">
+                            {key.clone()} " ↗"
+                        </a>
+                    })
+                }}
+            </header>
+            {move || match step() {
+                None => Either::Left(view! {
+                    <div class="empty small"><p>"Select a step to read its prompt and response."</p></div>
+                }),
+                Some(s) => {
+                    let run = detail.get_untracked().map(|d| d.id).unwrap_or_default();
+                    Either::Right(view! { <StepInspector step=s run query /> })
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl IntoView {
+    let copied = RwSignal::new(None::<&'static str>);
+    let copy = {
+        let (prompt, response) = (step.prompt.clone(), step.response.clone());
+        move |what: &'static str| {
+            let text = match what {
+                "prompt" => prompt.get_untracked().unwrap_or_default(),
+                _ => response.get_untracked(),
+            };
+            super::copy_to_clipboard(&text);
+            copied.set(Some(what));
+        }
+    };
+    let copy_prompt = copy.clone();
+    let figures = {
+        let s = step.clone();
+        move || {
+            let mut parts = vec![
+                format!("prompt {} tok", s.prompt_tokens.get().unwrap_or(0)),
+                format!("completion {} tok", s.completion_tokens.get().unwrap_or(0)),
+            ];
+            if let Some(b) = s.token_budget {
+                parts.push(format!("budget {b}"));
+            }
+            if let Some(c) = s.cost_usd.get() {
+                parts.push(format::usd(c));
+            }
+            if let Some(t) = s.ttft_ms.get() {
+                parts.push(format!("first token {}", format::duration_ms(i64::from(t))));
+            }
+            parts.join(" · ")
+        }
+    };
+
+    let system = step.system_prompt.clone();
+    let prompt = {
+        let p = step.prompt.clone();
+        Signal::derive(move || p.get().unwrap_or_default())
+    };
+    let response = {
+        let r = step.response.clone();
+        Signal::derive(move || r.get())
+    };
+    let streaming = {
+        let status = step.status.clone();
+        Signal::derive(move || status.get() == "running")
+    };
+    // Colours would be redone for every chunk; a streaming response is coloured once complete.
+    let colour_response = Signal::derive(move || !streaming.get());
+    let search = Signal::from(query);
+    let matches = {
+        let system = system.clone();
+        move || {
+            let q = query.get();
+            if q.is_empty() {
+                return None;
+            }
+            let count = |t: &str| highlight::matches(t, &q).len();
+            let n = prompt.with(|t| count(t))
+                + response.with(|t| count(t))
+                + system.with(|s| s.as_deref().map_or(0, count));
+            Some(n)
+        }
+    };
+    let has_prompt = {
+        let p = step.prompt.clone();
+        move || p.read().is_some()
+    };
+    let error = step.error.clone();
+    let key = step.key();
+    let transcript = format!("/api/executions/{run}/transcript");
+    view! {
+        <div class="inspector">
+            <div class="inspector-bar">
+                <div class="figures mono small" data-testid="inspector-figures">{figures}</div>
+                <div class="inspector-actions">
+                    <button class="btn small" data-testid="copy-prompt" on:click=move |_| copy_prompt("prompt")>"Copy prompt"</button>
+                    <button class="btn small" data-testid="copy-response" on:click=move |_| copy("response")>"Copy response"</button>
+                    <a
+                        class="btn small"
+                        data-testid="export-json"
+                        href=format!("/api/executions/{run}")
+                        download=format!("run-{run}.json")
+                        title="The run with every step attempt, as JSON"
+                    >
+                        "JSON"
+                    </a>
+                    <a
+                        class="btn small"
+                        data-testid="export-text"
+                        href=transcript
+                        download=format!("run-{run}.txt")
+                        title="Every prompt and response of the run, as plain text"
+                    >
+                        "Text"
+                    </a>
+                    <span class="muted small" role="status" data-testid="copied">
+                        {move || copied.get().map(|w| format!("{w} copied")).unwrap_or_default()}
+                    </span>
+                </div>
+            </div>
+            <SearchBox query matches />
+            {move || error.get().map(|e| view! { <div class="run-error" role="alert">{e}</div> })}
+            {move || system.get().map(|s| view! {
+                <h3 class="label">"System"</h3>
+                <pre class="text" data-testid="system-text">
+                    {rich(Signal::derive(move || s.clone()), search, Signal::derive(|| true))}
+                </pre>
+            })}
+            <h3 class="label">"Prompt"</h3>
+            <pre class="text" data-testid="prompt-text">
+                {move || if has_prompt() {
+                    Either::Left(rich(prompt, search, Signal::derive(|| true)))
+                } else {
+                    Either::Right("(rendering…)")
+                }}
+            </pre>
+            <details class="template">
+                <summary>"Template and variables"</summary>
+                <TemplateView step />
+            </details>
+            <h3 class="label">
+                "Response "
+                <span class="muted small">{move || if streaming.get() { "streaming…" } else { "" }}</span>
+            </h3>
+            <pre class="text response" data-testid="response-text" data-step=key>
+                {rich(response, search, colour_response)}
+            </pre>
+        </div>
+    }
+}
+
+/// Search within the step: matches are marked in the system prompt, prompt and response; Enter
+/// scrolls to the next one, Shift+Enter to the previous.
+#[component]
+fn SearchBox(
+    query: RwSignal<String>,
+    matches: impl Fn() -> Option<usize> + Send + Sync + 'static,
+) -> impl IntoView {
+    let current = StoredValue::new(0usize);
+    let step_through = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        "Enter" => {
+            ev.prevent_default();
+            current
+                .update_value(|c| *c = c.wrapping_add(if ev.shift_key() { usize::MAX } else { 1 }));
+            show_match(current.get_value());
+        }
+        "Escape" => {
+            query.set(String::new());
+            blur(&ev);
+        }
+        _ => {}
+    };
+    let label = move || match matches() {
+        None => String::new(),
+        Some(0) => "no matches".into(),
+        Some(n) if n >= highlight::MARKS_LIMIT => format!("{n}+ matches"),
+        Some(1) => "1 match".into(),
+        Some(n) => format!("{n} matches"),
+    };
+    view! {
+        <div class="search">
+            <input
+                id=SEARCH_ID
+                type="search"
+                placeholder="Search this step   ( / )"
+                aria-label="Search the prompt and response"
+                data-testid="inspector-search"
+                autocomplete="off"
+                spellcheck="false"
+                prop:value=move || query.get()
+                on:input=move |ev| {
+                    current.set_value(usize::MAX);
+                    query.set(event_target_value(&ev));
+                }
+                on:keydown=step_through
+            />
+            <span class="muted small mono" role="status" data-testid="match-count">{label}</span>
+        </div>
+    }
+}
+
+/// Scrolls the `n`-th mark of the inspector (wrapping) into view and marks it current.
+fn show_match(n: usize) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(document) = leptos::web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let Ok(marks) = document.query_selector_all("[data-testid=inspector] mark") else {
+            return;
+        };
+        let len = marks.length();
+        if len == 0 {
+            return;
+        }
+        let target = u32::try_from(n % len as usize).unwrap_or(0);
+        for i in 0..len {
+            if let Some(mark) = marks
+                .item(i)
+                .and_then(|m| m.dyn_into::<leptos::web_sys::Element>().ok())
+            {
+                let _ = mark.class_list().toggle_with_force("current", i == target);
+                if i == target {
+                    mark.scroll_into_view_with_bool(false);
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = n;
+}
+
+fn blur(ev: &leptos::ev::KeyboardEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        if let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = input.blur();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}
+
+/// `text` with search matches in `<mark>` and, when `colour`, JSON and code coloured. Plain
+/// text (the common case while streaming) stays one text node that grows in place.
+fn rich(text: Signal<String>, query: Signal<String>, colour: Signal<bool>) -> impl IntoView {
+    move || {
+        let q = query.get();
+        let colour = colour.get();
+        text.with(|t| {
+            let tokens = if colour {
+                highlight::syntax(t)
+            } else {
+                Vec::new()
+            };
+            let marks = highlight::matches(t, &q);
+            if tokens.is_empty() && marks.is_empty() {
+                return Either::Left(t.clone());
+            }
+            Either::Right(
+                highlight::pieces(t.len(), &tokens, &marks)
+                    .into_iter()
+                    .map(|piece| {
+                        let s = t[piece.range].to_owned();
+                        let class = piece.token.map(highlight::Token::class);
+                        match piece.mark {
+                            Some(_) => Either::Left(view! { <mark class=class>{s}</mark> }),
+                            None => Either::Right(view! { <span class=class>{s}</span> }),
+                        }
+                    })
+                    .collect_view(),
+            )
+        })
+    }
+}
+
+/// The template as written, each `{{ … }}` coloured by the variable it reads, and the list of
+/// variables with the values substituted.
+#[component]
+fn TemplateView(step: StepView) -> impl IntoView {
+    let (template, variables) = (step.template.clone(), step.variables.clone());
+    let names = {
+        let variables = variables.clone();
+        Memo::new(move |_| {
+            variables.with(|v| {
+                v.as_ref()
+                    .and_then(|v| v.as_object())
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+        })
+    };
+    let value_of = {
+        let variables = variables.clone();
+        move |name: &str| {
+            variables.with_untracked(|v| {
+                v.as_ref()
+                    .and_then(|v| v.get(name))
+                    .map(|value| match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
+            })
+        }
+    };
+    let body = {
+        let value_of = value_of.clone();
+        move || {
+            let names = names.get();
+            template.with(|t| {
+                let t = t.as_deref().unwrap_or_default();
+                highlight::template_parts(t, &names)
+                    .into_iter()
+                    .map(|(range, var)| {
+                        let text = t[range].to_owned();
+                        match var {
+                            None => Either::Left(text),
+                            Some(i) => Either::Right(view! {
+                                <span class=format!("tvar v{}", i % 6) title=preview(&value_of(&names[i]))>{text}</span>
+                            }),
+                        }
+                    })
+                    .collect_view()
+            })
+        }
+    };
+    let vars = move || {
+        names
+            .get()
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let value = value_of(&name);
+                view! {
+                    <div class="var">
+                        <span class=format!("var-name mono tvar v{}", i % 6)>{name}</span>
+                        <span class="var-value">{value}</span>
+                    </div>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <pre class="text mono" data-testid="template-text">{body}</pre>
+        <div class="vars" data-testid="variables">{vars}</div>
+    }
+}
+
+/// The first 300 characters, for a tooltip.
+fn preview(text: &str) -> String {
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
