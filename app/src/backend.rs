@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     error::AppError,
-    models::{ExecutionDetail, Health, RunAction, Snapshot},
+    models::{ExecutionDetail, Health, RunAction, RunLogLine, Snapshot},
 };
 
 #[async_trait::async_trait]
@@ -24,6 +24,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// One execution with every step attempt (prompts, responses, usage).
     async fn execution(&self, id: Uuid) -> Result<ExecutionDetail, AppError>;
+
+    /// What happened to one execution so far, a line per stored event (the newest 2,000).
+    async fn run_log(&self, id: Uuid) -> Result<Vec<RunLogLine>, AppError>;
 
     /// Pause, resume or cancel a live run.
     async fn control(&self, id: Uuid, action: RunAction) -> Result<(), AppError>;

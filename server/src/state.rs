@@ -6,7 +6,8 @@ use app::{
     backend::Backend,
     error::AppError,
     models::{
-        DatabaseHealth, DatabaseMode, ExecutionDetail, Health, HealthStatus, RunAction, Snapshot,
+        DatabaseHealth, DatabaseMode, ExecutionDetail, Health, HealthStatus, RunAction, RunLogLine,
+        Snapshot,
     },
 };
 use axum::extract::FromRef;
@@ -185,10 +186,17 @@ impl Backend for AppState {
     }
 
     async fn execution(&self, id: Uuid) -> Result<ExecutionDetail, AppError> {
-        crate::db::executions::detail(&self.pool, id)
+        self.execution_detail(id)
             .await
             .map_err(|e| AppError::Database(e.to_string()))?
             .ok_or_else(|| AppError::NotFound(format!("no execution {id}")))
+    }
+
+    async fn run_log(&self, id: Uuid) -> Result<Vec<RunLogLine>, AppError> {
+        let events = crate::db::events::of_execution(&self.pool, id, 2000)
+            .await
+            .map_err(|e| AppError::Database(e.to_string()))?;
+        Ok(events.iter().filter_map(RunLogLine::of).collect())
     }
 
     async fn control(&self, id: Uuid, action: RunAction) -> Result<(), AppError> {
@@ -202,6 +210,23 @@ impl Backend for AppState {
             crate::engine::EngineError::Store(e) => AppError::Database(e.to_string()),
             other => AppError::Refused(other.to_string()),
         })
+    }
+}
+
+impl AppState {
+    /// One execution as stored, with each step that is streaming right now filled in with its
+    /// response so far (chunks are not stored).
+    pub async fn execution_detail(&self, id: Uuid) -> Result<Option<ExecutionDetail>, sqlx::Error> {
+        let mut detail = crate::db::executions::detail(&self.pool, id).await?;
+        for step in detail.iter_mut().flat_map(|d| d.steps.iter_mut()) {
+            if step.status == "running" && step.response.is_none() {
+                if let Some((text, seq)) = self.bus.partial_response(id, &step.step) {
+                    step.response = Some(text);
+                    step.streamed_through = Some(seq);
+                }
+            }
+        }
+        Ok(detail)
     }
 }
 

@@ -267,6 +267,58 @@ steps:
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn a_step_read_mid_stream_has_its_response_so_far(pool: PgPool) {
+    let addr = serve(pool, providers(vec![])).await;
+    let mut client = connect(addr, "", None).await;
+    let yaml = r#"
+name: paced
+steps:
+  - { name: only, prompt: "go", provider: slow, max_tokens: 40 }
+"#;
+    let execution = start(addr, json!({ "yaml": yaml })).await;
+    // Chunks are not stored: the detail of a streaming step carries its text so far, and the seq
+    // of the last chunk in it, so a page opened now continues exactly where that text ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (partial, through) = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the detail never showed the streaming response"
+        );
+        let detail = detail(addr, execution).await;
+        let step = &detail["steps"][0];
+        if let (Some(text), Some(seq)) =
+            (step["response"].as_str(), step["streamed_through"].as_i64())
+        {
+            if text.len() > 10 {
+                assert_eq!(step["status"], "running");
+                break (text.to_owned(), seq);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (mut before, mut after) = (String::new(), String::new());
+    let complete = loop {
+        let frame = client.next().await;
+        match frame.decode().body {
+            app::models::EventBody::ResponseStreaming(c) if frame.seq() <= through => {
+                before.push_str(&c.chunk)
+            }
+            app::models::EventBody::ResponseStreaming(c) => after.push_str(&c.chunk),
+            app::models::EventBody::ResponseReceived(r) => break r.response,
+            _ => {}
+        }
+    };
+    assert_eq!(before, partial);
+    assert!(!after.is_empty(), "the step was still streaming");
+    assert_eq!(format!("{partial}{after}"), complete);
+
+    // Once complete, the stored response is all there is.
+    let detail = settled(addr, execution).await;
+    assert_eq!(detail["steps"][0]["response"], complete.as_str());
+    assert!(detail["steps"][0].get("streamed_through").is_none());
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn pause_waits_for_the_running_step_and_resume_continues(pool: PgPool) {
     let addr = serve(pool, providers(vec![])).await;
     let mut client = connect(addr, "", None).await;

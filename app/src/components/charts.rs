@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use super::format;
+use super::{format, CollapseToggle};
 use crate::{live::LiveStore, models::MetricsSample};
 
 const W: f64 = 300.0;
@@ -26,8 +26,9 @@ pub fn MetricsPanel(store: LiveStore) -> impl IntoView {
         }
     };
     view! {
-        <section class="quad" aria-labelledby="metrics-title" data-testid="metrics">
+        <section class="quad" data-panel="metrics" aria-labelledby="metrics-title" data-testid="metrics">
             <header class="quad-head">
+                <CollapseToggle panel="metrics" />
                 <h2 id="metrics-title">"Performance"</h2>
                 <span class="muted small">"last " {move || store.metrics.read().len()} " samples"</span>
             </header>

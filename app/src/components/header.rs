@@ -40,6 +40,7 @@ pub fn Header(
             <nav class="topnav">
                 <a href="/" aria-current="page">"Dashboard"</a>
             </nav>
+            <ThemeToggle />
             <div class="topbar-status">
                 {live.map(|store| view! { <LiveChips store /> })}
                 <Transition fallback=|| view! { <span class="chip muted">"checking health…"</span> }>
@@ -196,4 +197,63 @@ fn LiveChips(store: LiveStore) -> impl IntoView {
             <span class="chip-value mono num">{move || format!("{:.1}%", error_rate.get() * 100.0)}</span>
         </div>
     }
+}
+
+/// The key under which the chosen theme is remembered in the browser.
+const THEME_KEY: &str = "pipescope-theme";
+
+/// Dark by default; the choice is kept in `localStorage` and applied before the first paint by
+/// the document's head script (see `shell`), so a light page never flashes dark.
+#[component]
+fn ThemeToggle() -> impl IntoView {
+    let light = RwSignal::new(false);
+    Effect::new(move |_| light.set(current_theme().as_deref() == Some("light")));
+    let toggle = move |_| {
+        let next = !light.get_untracked();
+        light.set(next);
+        apply_theme(if next { "light" } else { "dark" });
+    };
+    view! {
+        <button
+            class="chip theme-toggle"
+            data-testid="theme-toggle"
+            title="Switch between the dark and the light theme"
+            aria-label="Light theme"
+            aria-pressed=move || light.get().to_string()
+            on:click=toggle
+        >
+            <span aria-hidden="true">{move || if light.get() { "☾" } else { "☀" }}</span>
+        </button>
+    }
+}
+
+fn current_theme() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        document().document_element()?.get_attribute("data-theme")
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+fn apply_theme(theme: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-theme", theme);
+        }
+        if let Ok(Some(storage)) = window().local_storage() {
+            let _ = storage.set_item(THEME_KEY, theme);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (theme, THEME_KEY);
+}
+
+/// The head script that applies a remembered theme before the page paints.
+pub fn theme_script() -> String {
+    format!(
+        "try{{var t=localStorage.getItem('{THEME_KEY}');if(t==='light'||t==='dark')\
+         document.documentElement.setAttribute('data-theme',t)}}catch(e){{}}"
+    )
 }

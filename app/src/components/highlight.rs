@@ -343,7 +343,7 @@ mod tests {
     fn pieces_cover_the_text_once_with_tokens_and_marks() {
         // "say": a token over 4..9, a match over 6..12 crossing its end.
         let tokens = [(4..9, Token::Str)];
-        let marks = [6..12];
+        let marks = [Range { start: 6, end: 12 }];
         assert_eq!(
             pieces(14, &tokens, &marks),
             vec![

@@ -6,7 +6,7 @@
 use leptos::{either::Either, prelude::*};
 use uuid::Uuid;
 
-use super::{format, highlight};
+use super::{format, highlight, CollapseToggle};
 use crate::live::{RunDetail, StepView};
 
 /// The id of the inspector's search field, which `/` and Ctrl+F focus.
@@ -30,8 +30,9 @@ pub fn Inspector(
     // The query outlives the step shown: searching across steps for the same word is common.
     let query = RwSignal::new(String::new());
     view! {
-        <section class="quad" aria-labelledby="inspector-title" data-testid="inspector">
+        <section class="quad" data-panel="inspector" aria-labelledby="inspector-title" data-testid="inspector">
             <header class="quad-head">
+                <CollapseToggle panel="inspector" />
                 <h2 id="inspector-title">"Prompt inspector"</h2>
                 {move || {
                     let run = detail.get()?.id;

@@ -5,14 +5,18 @@ pub mod format;
 mod header;
 pub mod highlight;
 mod inspector;
+mod overlays;
 mod runs;
 mod timeline;
 
 pub use charts::MetricsPanel;
-pub use header::Header;
+pub use header::{theme_script, Header};
 pub use inspector::{Inspector, SEARCH_ID};
+pub use overlays::{
+    CollapseToggle, ContextMenu, MenuTarget, Overlays, Panels, QuickSwitcher, RawDialog, PANELS,
+};
 pub use runs::{RunsGrid, StatusBadge};
-pub use timeline::StepTimeline;
+pub use timeline::{StepTimeline, StepsTab, LOG_ID};
 
 /// Puts `text` on the clipboard (the browser asks the user where it must).
 pub(crate) fn copy_to_clipboard(text: &str) {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use leptos::{prelude::*, task::spawn_local};
 use uuid::Uuid;
 
-use super::format;
+use super::{format, CollapseToggle, MenuTarget, Overlays};
 use crate::{
     functions::control_run,
     live::{LiveStore, RunView},
@@ -29,8 +29,9 @@ pub fn RunsGrid(
         move || runs.read().is_empty()
     };
     view! {
-        <section class="quad" aria-labelledby="runs-title" data-testid="runs-grid">
+        <section class="quad" data-panel="runs" aria-labelledby="runs-title" data-testid="runs-grid">
             <header class="quad-head">
+                <CollapseToggle panel="runs" />
                 <h2 id="runs-title">"Pipelines"</h2>
                 <span class="muted" data-testid="runs-active">{move || format!("{} active", count())}</span>
             </header>
@@ -96,6 +97,7 @@ fn RunRow(
     let cost = run.cost_usd.clone();
     let error = run.error.clone();
     let controls = run.source == "engine";
+    let overlays = use_context::<Overlays>();
     view! {
         <li
             class="run"
@@ -106,6 +108,11 @@ fn RunRow(
             data-run-id=id.to_string()
             data-status=move || status.get()
             on:click=move |_| selected.set(Some(id))
+            on:contextmenu=move |ev| {
+                if let Some(overlays) = overlays {
+                    overlays.open_menu(&ev, MenuTarget::Run(id));
+                }
+            }
         >
             <div class="run-line">
                 <span class="run-name">{run.pipeline.clone()}</span>

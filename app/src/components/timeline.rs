@@ -2,37 +2,73 @@
 //! step in focus.
 
 use chrono::{DateTime, Utc};
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*, task::spawn_local};
 
-use super::format;
-use crate::live::{RunDetail, StepView};
+use super::{format, CollapseToggle, MenuTarget, Overlays};
+use crate::{
+    functions::get_run_log,
+    live::{use_live, RunDetail, StepView},
+};
 
-/// Quadrant 2: one bar per step attempt on a shared time axis; retries and replays are their
-/// own rows, marked.
+/// What quadrant 2 shows: the timeline, or the run's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepsTab {
+    Timeline,
+    Log,
+}
+
+/// The id of the log list, which Ctrl+L focuses.
+pub const LOG_ID: &str = "run-log";
+
+/// Quadrant 2: one bar per step attempt on a shared time axis (retries and replays are their
+/// own rows, marked), the focused step's parameters, inputs and output; or the run's log.
 #[component]
 pub fn StepTimeline(
     detail: Signal<Option<RunDetail>>,
     selected_step: RwSignal<Option<String>>,
     now: Signal<DateTime<Utc>>,
+    tab: RwSignal<StepsTab>,
 ) -> impl IntoView {
+    let tab_button = move |which: StepsTab, label: &'static str| {
+        view! {
+            <button
+                class="tab"
+                role="tab"
+                aria-selected=move || (tab.get() == which).to_string()
+                data-testid=format!("tab-{}", label.to_lowercase())
+                on:click=move |_| tab.set(which)
+            >
+                {label}
+            </button>
+        }
+    };
     view! {
-        <section class="quad" aria-labelledby="steps-title" data-testid="step-timeline">
+        <section class="quad" data-panel="steps" aria-labelledby="steps-title" data-testid="step-timeline">
             <header class="quad-head">
+                <CollapseToggle panel="steps" />
                 <h2 id="steps-title">"Steps"</h2>
+                <div class="tabs" role="tablist">
+                    {tab_button(StepsTab::Timeline, "Timeline")}
+                    {tab_button(StepsTab::Log, "Log")}
+                </div>
                 {move || match detail.get() {
-                    Some(d) => view! {
-                        <a class="muted" href=format!("/runs/{}", d.id) title="Open this run on its own page" data-testid="open-run">
+                    Some(d) => Either::Left(view! {
+                        <a class="muted head-link" href=format!("/runs/{}", d.id) title="Open this run on its own page" data-testid="open-run">
                             {d.pipeline.clone()} " ↗"
                         </a>
-                    }.into_any(),
-                    None => view! { <span class="muted">"select a run"</span> }.into_any(),
+                    }),
+                    None => Either::Right(view! { <span class="muted">"select a run"</span> }),
                 }}
             </header>
-            {move || match detail.get() {
-                None => view! {
+            {move || match (detail.get(), tab.get()) {
+                (None, _) => view! {
                     <div class="empty small"><p>"Select a run to see its steps as they execute."</p></div>
                 }.into_any(),
-                Some(d) => view! { <Timeline detail=d selected_step now /> }.into_any(),
+                (Some(d), StepsTab::Timeline) => view! {
+                    <Timeline detail=d.clone() selected_step now />
+                    <StepFocus detail=d selected_step />
+                }.into_any(),
+                (Some(d), StepsTab::Log) => view! { <RunLog detail=d /> }.into_any(),
             }}
         </section>
     }
@@ -46,6 +82,7 @@ fn Timeline(
 ) -> impl IntoView {
     let steps = detail.steps.clone();
     let origin = detail.started_at;
+    let run = detail.id;
     // The axis spans the run so far; bars are placed by start and length within it.
     let span_ms = {
         let steps = steps.clone();
@@ -63,7 +100,7 @@ fn Timeline(
     view! {
         <ol class="timeline">
             <For each=move || steps.get() key=|s| s.key() let:step>
-                <TimelineRow step origin span selected_step now />
+                <TimelineRow step run origin span selected_step now />
             </For>
         </ol>
     }
@@ -80,6 +117,7 @@ fn end_of(step: &StepView, now: DateTime<Utc>) -> DateTime<Utc> {
 #[component]
 fn TimelineRow(
     step: StepView,
+    run: uuid::Uuid,
     origin: DateTime<Utc>,
     span: Signal<f64>,
     selected_step: RwSignal<Option<String>>,
@@ -129,6 +167,8 @@ fn TimelineRow(
         (n, None) => format!("{} · retry #{n}", step.step),
     };
     let select_key = key.clone();
+    let menu_key = key.clone();
+    let overlays = use_context::<Overlays>();
     view! {
         <li
             class="tl-row"
@@ -137,6 +177,11 @@ fn TimelineRow(
             data-step=key.clone()
             data-status=move || status.get()
             on:click=move |_| selected_step.set(Some(select_key.clone()))
+            on:contextmenu=move |ev| {
+                if let Some(overlays) = overlays {
+                    overlays.open_menu(&ev, MenuTarget::Step(run, menu_key.clone()));
+                }
+            }
         >
             <div class="tl-label">
                 <span class="tl-name">{label}</span>
@@ -155,5 +200,140 @@ fn TimelineRow(
                 <span>{tokens}</span>
             </div>
         </li>
+    }
+}
+
+/// The step in focus (the selected one, else the latest): its parameters, what went in and
+/// the start of what came out.
+#[component]
+fn StepFocus(detail: RunDetail, selected_step: RwSignal<Option<String>>) -> impl IntoView {
+    let steps = detail.steps.clone();
+    let step = move || {
+        let key = selected_step.get();
+        steps.with(|steps| match key {
+            Some(key) => steps.iter().find(|s| s.key() == key).cloned(),
+            None => steps.iter().max_by_key(|s| s.started_at).cloned(),
+        })
+    };
+    move || {
+        step().map(|step| {
+            let params: Vec<(String, String)> = step
+                .config
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.clone(), compact(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let inputs = {
+                let variables = step.variables.clone();
+                move || {
+                    variables.with(|v| {
+                        v.as_ref()
+                            .and_then(|v| v.as_object())
+                            .map(|o| {
+                                o.iter()
+                                    .map(|(name, value)| {
+                                        let value = match value {
+                                            serde_json::Value::String(s) => s.clone(),
+                                            other => other.to_string(),
+                                        };
+                                        view! {
+                                            <div class="io-line">
+                                                <span class="mono">{name.clone()}</span>
+                                                <span class="muted clip">{clip(&value, 160)}</span>
+                                            </div>
+                                        }
+                                    })
+                                    .collect_view()
+                            })
+                    })
+                }
+            };
+            let output = {
+                let response = step.response.clone();
+                move || response.with(|r| clip(r, 280))
+            };
+            view! {
+                <div class="step-focus" data-testid="step-focus">
+                    <h3 class="label">{format!("{} · parameters", step.key())}</h3>
+                    <dl class="params mono small">
+                        <div><dt>"provider"</dt><dd>{step.provider.clone()}</dd></div>
+                        <div><dt>"model"</dt><dd>{step.model.clone()}</dd></div>
+                        {params.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
+                    </dl>
+                    <h3 class="label">"Inputs"</h3>
+                    <div class="io small" data-testid="step-inputs">{inputs}</div>
+                    <h3 class="label">"Output"</h3>
+                    <p class="io small preview" data-testid="step-output">{output}</p>
+                </div>
+            }
+        })
+    }
+}
+
+/// A JSON value in one short line: `0.7`, `draft`, `[outline, draft]`.
+fn compact(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(compact).collect();
+            format!("[{}]", items.join(", "))
+        }
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k} {}", compact(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The first `max` characters of `text`, with an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// The run's log, newest first: its history from the store, then live.
+#[component]
+fn RunLog(detail: RunDetail) -> impl IntoView {
+    let log = detail.log.clone();
+    if log.read_untracked().is_none() {
+        let id = detail.id;
+        if let Some(store) = use_live() {
+            spawn_local(async move {
+                if let Ok(lines) = get_run_log(id).await {
+                    store.show_log(id, lines);
+                }
+            });
+        }
+    }
+    let loading = {
+        let log = log.clone();
+        move || log.read().is_none()
+    };
+    view! {
+        <ol class="run-log mono small" id=LOG_ID tabindex="-1" data-testid="run-log" aria-label="Run log, newest first">
+            <Show when=loading>
+                <li class="muted">"loading the log…"</li>
+            </Show>
+            <For
+                each=move || log.get().unwrap_or_default().into_iter().rev()
+                key=|l| l.seq
+                let:line
+            >
+                <li class="log-line" data-level=line.level.as_str()>
+                    <time>{format::clock_millis(&line.at).trim_end_matches(" UTC").to_owned()}</time>
+                    <span class="log-level">{line.level.as_str()}</span>
+                    <span class="log-step">{line.step.clone().unwrap_or_default()}</span>
+                    <span class="log-text">{line.text.clone()}</span>
+                </li>
+            </For>
+        </ol>
     }
 }

@@ -3,7 +3,7 @@ use uuid::Uuid;
 
 use crate::{
     error::AppError,
-    models::{ExecutionDetail, RunAction},
+    models::{ExecutionDetail, RunAction, RunLogLine},
 };
 
 /// One execution with every step attempt, for the step timeline and the prompt inspector.
@@ -16,4 +16,10 @@ pub async fn get_execution(id: Uuid) -> Result<ExecutionDetail, AppError> {
 #[server]
 pub async fn control_run(id: Uuid, action: RunAction) -> Result<(), AppError> {
     crate::backend::backend()?.control(id, action).await
+}
+
+/// A run's log: one line per stored event, for the log area.
+#[server]
+pub async fn get_run_log(id: Uuid) -> Result<Vec<RunLogLine>, AppError> {
+    crate::backend::backend()?.run_log(id).await
 }

@@ -10,7 +10,8 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 use crate::models::{
-    Event, EventBody, ExecutionDetail, MetricsSample, RunSummary, Snapshot, StepDetail, StepStatus,
+    Event, EventBody, ExecutionDetail, MetricsSample, RunLogLine, RunSummary, Snapshot, StepDetail,
+    StepStatus,
 };
 
 /// Recent finished runs kept on the dashboard.
@@ -95,6 +96,8 @@ pub struct StepView {
     pub started_at: DateTime<Utc>,
     pub token_budget: Option<i32>,
     pub config: serde_json::Value,
+    /// The `seq` of the last chunk already in `response` when it was loaded mid-stream.
+    pub streamed_through: i64,
     pub status: ArcRwSignal<String>,
     pub system_prompt: ArcRwSignal<Option<String>>,
     pub template: ArcRwSignal<Option<String>>,
@@ -120,6 +123,7 @@ impl StepView {
             started_at: d.started_at,
             token_budget: d.token_budget,
             config: d.config.clone(),
+            streamed_through: d.streamed_through.unwrap_or(0),
             status: ArcRwSignal::new(d.status.clone()),
             system_prompt: ArcRwSignal::new(d.system_prompt.clone()),
             template: ArcRwSignal::new(d.template.clone()),
@@ -157,6 +161,8 @@ pub struct RunDetail {
     pub inputs: serde_json::Value,
     pub started_at: DateTime<Utc>,
     pub steps: ArcRwSignal<Vec<StepView>>,
+    /// Its log, once the log area has asked for it; live lines are appended from then on.
+    pub log: ArcRwSignal<Option<Vec<RunLogLine>>>,
 }
 
 impl RunDetail {
@@ -167,6 +173,19 @@ impl RunDetail {
             inputs: detail.inputs.clone(),
             started_at: detail.started_at,
             steps: ArcRwSignal::new(detail.steps.iter().map(StepView::from_detail).collect()),
+            log: ArcRwSignal::new(None),
+        }
+    }
+
+    /// Appends `event`'s line to a loaded log, unless the log already has it.
+    fn log_line(&self, event: &Event) {
+        let fresh = self.log.with_untracked(|log| {
+            log.as_ref()
+                .is_some_and(|log| log.last().is_none_or(|last| event.seq > last.seq))
+        });
+        if let Some(line) = RunLogLine::of(event).filter(|_| fresh) {
+            self.log
+                .update(|log| log.get_or_insert_with(Vec::new).push(line));
         }
     }
 
@@ -181,6 +200,7 @@ impl RunDetail {
     }
 
     fn apply(&self, event: &Event) {
+        self.log_line(event);
         match &event.body {
             EventBody::StepStarted(e) => {
                 let attempt = i32::try_from(e.attempt).unwrap_or(1);
@@ -204,6 +224,7 @@ impl RunDetail {
                         variables: None,
                         prompt: None,
                         response: None,
+                        streamed_through: None,
                         token_budget: e.token_budget.and_then(|b| i32::try_from(b).ok()),
                         prompt_tokens: None,
                         completion_tokens: None,
@@ -229,7 +250,11 @@ impl RunDetail {
                 }
             }
             EventBody::ResponseStreaming(e) => {
-                if let Some(s) = self.latest(&e.step) {
+                // A step loaded mid-stream already has the chunks up to its `streamed_through`.
+                if let Some(s) = self
+                    .latest(&e.step)
+                    .filter(|s| event.seq > s.streamed_through)
+                {
                     s.response.update(|r| r.push_str(&e.chunk));
                 }
             }
@@ -339,6 +364,22 @@ impl LiveStore {
             }
         }
         self.detail.set(Some(detail));
+    }
+
+    /// Shows the stored log `lines` of the selected run `id`, followed by the events this page
+    /// has seen that are newer than the store's last line.
+    pub fn show_log(&self, id: Uuid, lines: Vec<RunLogLine>) {
+        let Some(detail) = self.detail.get_untracked().filter(|d| d.id == id) else {
+            return;
+        };
+        detail.log.set(Some(lines));
+        if let Ok(recent) = self.recent.lock() {
+            for event in recent.iter() {
+                if event.body.scope().execution_id == Some(id) {
+                    detail.log_line(event);
+                }
+            }
+        }
     }
 
     /// Applies one event from the stream. Returns false for `bus:resync`: the caller reloads

@@ -43,6 +43,10 @@ pub struct StepDetail {
     pub variables: Option<Value>,
     pub prompt: Option<String>,
     pub response: Option<String>,
+    /// For a step still streaming: the `seq` of the last chunk in `response` (which then holds
+    /// the text so far); later chunks continue it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streamed_through: Option<i64>,
     pub token_budget: Option<i32>,
     pub prompt_tokens: Option<i32>,
     pub completion_tokens: Option<i32>,

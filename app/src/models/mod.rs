@@ -3,6 +3,7 @@
 pub mod events;
 mod execution;
 mod health;
+mod run_log;
 mod snapshot;
 
 pub use events::{
@@ -12,4 +13,5 @@ pub use events::{
 };
 pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
+pub use run_log::RunLogLine;
 pub use snapshot::{LogLine, MetricsSample, RunSummary, Snapshot, StoreTotals};

@@ -2,11 +2,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 use uuid::Uuid;
 
 use crate::{
-    components::{Header, Inspector, MetricsPanel, RunsGrid, StepTimeline},
+    components::{
+        ContextMenu, Header, Inspector, MetricsPanel, Overlays, Panels, QuickSwitcher, RawDialog,
+        RunsGrid, StepTimeline, StepsTab, LOG_ID, PANELS, SEARCH_ID,
+    },
     error::AppError,
     functions::{control_run, get_execution, get_snapshot},
     live::{provide_live, RunDetail},
@@ -127,9 +130,27 @@ fn Live(
     });
     let now = Signal::from(now);
 
-    // Keyboard: Space pauses or resumes the selected run, Esc steps back out of the selection,
-    // `?` shows the shortcuts. Keys typed into a field or on a button are theirs, not ours.
     let help = RwSignal::new(false);
+    let tab = RwSignal::new(StepsTab::Timeline);
+    let overlays = Overlays::new();
+    let panels = Panels::new();
+    provide_context(overlays);
+    provide_context(panels);
+    let navigate = use_navigate();
+    // The quick switcher's choice: selected here on the dashboard, opened on its own page
+    // elsewhere.
+    let pick = Callback::new(move |id: Uuid| {
+        if view == View::Dashboard {
+            selected.set(Some(id));
+            panels.mobile.set("steps");
+        } else {
+            navigate(&format!("/runs/{id}"), Default::default());
+        }
+    });
+
+    // Keyboard: Space pauses or resumes the selected run, Esc steps back out, `/` and Ctrl+F
+    // search the inspector, Ctrl+L opens the log, Ctrl+P the quick switcher, `?` the list.
+    // Keys typed into a field or on a button are theirs, not ours.
     let shortcuts_store = store.clone();
     let keys = window_event_listener(leptos::ev::keydown, move |event| {
         use leptos::wasm_bindgen::JsCast;
@@ -142,7 +163,47 @@ fn Live(
                     "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"
                 )
             });
-        if in_control || event.ctrl_key() || event.meta_key() || event.alt_key() {
+        let command = event.ctrl_key() || event.meta_key();
+        if command && !event.alt_key() {
+            match event.key().to_lowercase().as_str() {
+                "p" => {
+                    event.prevent_default();
+                    overlays.close();
+                    overlays.switcher.set(true);
+                }
+                "f" if focus(SEARCH_ID) => {
+                    event.prevent_default();
+                    panels.mobile.set("inspector");
+                }
+                "l" if view != View::Step => {
+                    event.prevent_default();
+                    tab.set(StepsTab::Log);
+                    panels.mobile.set("steps");
+                    // The log renders on this tick; focus it on the next.
+                    request_animation_frame(|| {
+                        focus(LOG_ID);
+                    });
+                }
+                _ => {}
+            }
+            return;
+        }
+        if event.key() == "Escape" {
+            if overlays.close() {
+                return;
+            }
+            if help.get_untracked() {
+                help.set(false);
+            } else if !in_control {
+                if selected_step.get_untracked().is_some() {
+                    selected_step.set(None);
+                } else {
+                    selected.set(None);
+                }
+            }
+            return;
+        }
+        if in_control || event.alt_key() {
             return;
         }
         match event.key().as_str() {
@@ -163,20 +224,18 @@ fn Live(
                     let _ = control_run(run.id, action).await;
                 });
             }
-            "Escape" => {
-                if help.get_untracked() {
-                    help.set(false);
-                } else if selected_step.get_untracked().is_some() {
-                    selected_step.set(None);
-                } else {
-                    selected.set(None);
-                }
+            "/" if focus(SEARCH_ID) => {
+                event.prevent_default();
+                panels.mobile.set("inspector");
             }
             "?" => help.update(|h| *h = !*h),
             _ => {}
         }
     });
     on_cleanup(move || keys.remove());
+    // Any click elsewhere closes an open context menu.
+    let clicks = window_event_listener(leptos::ev::click, move |_| overlays.menu.set(None));
+    on_cleanup(move || clicks.remove());
 
     // Choosing another run loads its steps; its events are held until they are in.
     Effect::new({
@@ -217,16 +276,42 @@ fn Live(
                 <h2>"Keyboard shortcuts"</h2>
                 <dl>
                     <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
-                    <dt><kbd>"Esc"</kbd></dt><dd>"clear the step, then the run selection"</dd>
+                    <dt><kbd>"Esc"</kbd></dt><dd>"close, then clear the step, then the run selection"</dd>
+                    <dt><kbd>"/"</kbd>" "<kbd>"Ctrl F"</kbd></dt><dd>"search the prompt and response"</dd>
+                    <dt><kbd>"Ctrl L"</kbd></dt><dd>"the selected run's log"</dd>
+                    <dt><kbd>"Ctrl P"</kbd></dt><dd>"go to a pipeline or run"</dd>
                     <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
                 </dl>
+                <p class="muted small">"Right-click a run or a step for more."</p>
             </aside>
         </Show>
-        <main class="board" data-view=format!("{view:?}").to_lowercase()>
+        <ContextMenu overlays store=store.clone() selected tab />
+        <RawDialog overlays />
+        <QuickSwitcher overlays store=store.clone() pick />
+        {(view == View::Dashboard).then(|| view! {
+            <nav class="mobile-tabs" role="tablist" aria-label="Panels">
+                {PANELS.iter().map(|&(panel, label)| view! {
+                    <button
+                        role="tab"
+                        aria-selected=move || (panels.mobile.get() == panel).to_string()
+                        data-testid=format!("mobile-tab-{panel}")
+                        on:click=move |_| panels.mobile.set(panel)
+                    >
+                        {label}
+                    </button>
+                }).collect_view()}
+            </nav>
+        })}
+        <main
+            class="board"
+            data-view=format!("{view:?}").to_lowercase()
+            data-tab=move || panels.mobile.get()
+            data-collapsed=move || panels.collapsed_attr()
+        >
             {match view {
                 View::Dashboard => view! {
                     <RunsGrid store=store.clone() selected now />
-                    <StepTimeline detail=detail_signal selected_step now />
+                    <StepTimeline detail=detail_signal selected_step now tab />
                     <Inspector detail=detail_signal selected_step />
                     <MetricsPanel store=store.clone() />
                 }.into_any(),
@@ -235,7 +320,7 @@ fn Live(
                         <a href="/" class="back">"← Dashboard"</a>
                         <h1>{run_title}</h1>
                     </div>
-                    <StepTimeline detail=detail_signal selected_step now />
+                    <StepTimeline detail=detail_signal selected_step now tab />
                     <Inspector detail=detail_signal selected_step />
                 }.into_any(),
                 View::Step => view! {
@@ -248,4 +333,13 @@ fn Live(
             }}
         </main>
     }
+}
+
+/// Focuses the element with `id`; false when the page has none (the key is left to the browser).
+fn focus(id: &str) -> bool {
+    use leptos::wasm_bindgen::JsCast;
+    document()
+        .get_element_by_id(id)
+        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        .is_some_and(|e| e.focus().is_ok())
 }

@@ -11,6 +11,7 @@
 //! falls a full ring behind loses its oldest events, learns how many (`Next::Lagged`), and the
 //! loss is counted for it and in total; nobody else notices.
 
+mod partials;
 pub mod relay;
 mod sequencer;
 
@@ -152,6 +153,7 @@ struct Inner {
     limits: BusLimits,
     live: broadcast::Sender<Arc<Delivered>>,
     window: Mutex<VecDeque<Arc<Delivered>>>,
+    partials: partials::Partials,
     submit: mpsc::UnboundedSender<Command>,
     writer: EventWriter,
     published: AtomicU64,
@@ -196,6 +198,7 @@ impl EventBus {
                 limits,
                 live,
                 window: Mutex::new(VecDeque::with_capacity(limits.replay_window.min(4096))),
+                partials: Default::default(),
                 submit,
                 writer,
                 published: AtomicU64::new(0),
@@ -264,6 +267,7 @@ impl EventBus {
     /// while sending so that [`EventBus::subscribe`] sees each event either in its replay or
     /// live, never both and never neither.
     pub(crate) fn deliver(&self, event: Arc<Delivered>) {
+        self.inner.partials.record(&event);
         let mut window = self.window();
         if window.len() >= self.inner.limits.replay_window {
             window.pop_front();
@@ -271,6 +275,12 @@ impl EventBus {
         window.push_back(event.clone());
         let _ = self.inner.live.send(event);
         self.inner.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The response of `step` of `execution` as far as it has streamed on this instance, and
+    /// the `seq` of its last chunk; none once the complete response is out.
+    pub fn partial_response(&self, execution: Uuid, step: &str) -> Option<(String, i64)> {
+        self.inner.partials.get(execution, step)
     }
 
     /// Delivers an event another instance published (already numbered and persisted there).

@@ -78,3 +78,17 @@ pub async fn known_executions(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, 
         .fetch_all(pool)
         .await
 }
+
+/// The stored events of one execution, oldest first, at most `limit` (the newest ones when
+/// there are more).
+pub async fn of_execution(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
+    let mut rows: Vec<Row> = sqlx::query_as(
+        "SELECT seq, at, payload FROM events WHERE execution_id = $1 ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.reverse();
+    Ok(rows.into_iter().filter_map(event_from_row).collect())
+}

@@ -234,6 +234,7 @@ impl StepRow {
             variables: self.variables,
             prompt: self.prompt,
             response: self.response,
+            streamed_through: None,
             token_budget: self.token_budget,
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,

@@ -105,7 +105,8 @@ async fn detail(
     Path(raw): Path<String>,
 ) -> Result<Json<app::models::ExecutionDetail>, ApiError> {
     let id = id(&raw)?;
-    executions::detail(&state.pool, id)
+    state
+        .execution_detail(id)
         .await
         .map_err(|e| ApiError::internal("the store could not be read", e))?
         .map(Json)
