@@ -124,7 +124,7 @@ mod tests {
         let line = RunLogLine::of(&event(EventBody::StepCompleted(StepCompleted {
             execution_id: uuid::Uuid::nil(),
             step: "draft".into(),
-            duration_ms: 1250,
+            duration_ms: 1260,
             tokens: 40,
             cost_usd: 0.0012,
             status: StepStatus::Failed,
