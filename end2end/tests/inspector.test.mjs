@@ -1,0 +1,271 @@
+// The prompt inspector and the dashboard's navigation in Chromium against a real pipescope:
+// drill down, search a streaming response and copy it; a 1 MB response with markup; colours and
+// template variables; the run log, context menus, the quick switcher, the theme, and the panels on
+// tablets and phones; a page opened mid-stream.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { startPipescope, launchBrowser, openPage, screenshot, startRun } from '../support.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  const dir = mkdtempSync(join(process.env.PIPESCOPE_E2E_DIR, 'cfg-'));
+  const config = join(dir, 'pipescope.toml');
+  writeFileSync(
+    config,
+    '[providers.paced]\nkind = "simulated"\ntokens_per_second = 25\nfirst_token_ms = 100\n',
+  );
+  server = await startPipescope(['--config', config]);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const PIPELINE = `
+name: inspect-me
+defaults: { provider: paced, max_tokens: 150 }
+inputs:
+  topic: { default: "stream processing" }
+steps:
+  - name: outline
+    prompt: "Outline {{ topic }}."
+  - name: draft
+    system: "You write briefs about {{ topic }}."
+    prompt: "Expand: {{ steps.outline.output }}"
+`;
+
+/** Reports a finished run through the ingest API, with `response` as its one step's answer. */
+async function ingestRun(pipeline, prompt, response) {
+  const id = randomUUID();
+  const now = new Date().toISOString();
+  const events = [
+    { event: 'pipeline:started', data: { execution_id: id, pipeline, config: { steps: 1 }, inputs: {}, started_at: now } },
+    { event: 'step:started', data: { execution_id: id, step: 'answer', provider: 'external', model: 'm', attempt: 1 } },
+    { event: 'prompt:sent', data: { execution_id: id, step: 'answer', prompt, template: prompt, variables: {}, token_count: 5 } },
+    { event: 'response:received', data: { execution_id: id, step: 'answer', response, usage: { prompt_tokens: 5, completion_tokens: 9, total_tokens: 14 } } },
+    { event: 'step:completed', data: { execution_id: id, step: 'answer', duration_ms: 10, tokens: 14, cost_usd: 0, status: 'completed' } },
+    { event: 'pipeline:completed', data: { execution_id: id, results: {}, totals: { tokens: 14, cost_usd: 0, duration_ms: 10 } } },
+  ];
+  const res = await fetch(`${server.url}/api/ingest/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  assert.equal(res.status, 200, await res.text());
+  return id;
+}
+
+test('drill into a step, watch its response stream, search it and copy it', async () => {
+  const context = await browser.newContext({
+    permissions: ['clipboard-read', 'clipboard-write'],
+    viewport: { width: 1440, height: 900 },
+  });
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.waitForSelector('[data-hydrated="true"]');
+  const id = await startRun(server.url, { yaml: PIPELINE });
+  await page.locator(`[data-run-id="${id}"] .run-name`).click({ timeout: 10_000 });
+  await page.locator('[data-testid="step-row"][data-step="outline"]').click({ timeout: 10_000 });
+  // While it streams, a search marks every match, including in chunks that arrive later.
+  await page.waitForFunction(
+    () => /\S/.test(document.querySelector('[data-testid="response-text"][data-step="outline"]')?.textContent ?? ''),
+    null,
+    { timeout: 10_000 },
+  );
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'inspector-search', '/ focuses the search');
+  await page.keyboard.type('the');
+  const counts = [];
+  for (let i = 0; i < 4; i += 1) {
+    counts.push(await page.locator('[data-testid="response-text"] mark').count());
+    await page.waitForTimeout(400);
+  }
+  assert.ok(counts[3] > counts[0], `matches appear as the response streams: ${counts}`);
+  // Every mark is the query (case aside), and the text around them is unchanged.
+  const marks = await page.locator('[data-testid="inspector"] mark').allTextContents();
+  assert.ok(marks.every((m) => m.toLowerCase() === 'the'), JSON.stringify(marks.slice(0, 5)));
+  const status = page.locator(`[data-run-id="${id}"] [data-testid="status"]`);
+  await status.filter({ hasText: 'complete' }).waitFor({ timeout: 40_000 });
+  const text = await page.textContent('[data-testid="response-text"][data-step="outline"]');
+  const expected = (text.match(/the/gi) ?? []).length;
+  assert.equal(await page.textContent('[data-testid="match-count"]'), `${expected} match${expected === 1 ? '' : 'es'}`);
+  // Enter moves to a match and marks it current.
+  await page.press('[data-testid="inspector-search"]', 'Enter');
+  assert.equal(await page.locator('[data-testid="inspector"] mark.current').count(), 1);
+  await page.click('[data-testid="copy-response"]');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), text);
+  // The text export holds the same response.
+  const transcript = await (await fetch(`${server.url}${await page.getAttribute('[data-testid="export-text"]', 'href')}`)).text();
+  assert.ok(transcript.includes(`-- response --\n${text}\n`), 'the export has the response');
+  // Esc in the field clears the search.
+  await page.press('[data-testid="inspector-search"]', 'Escape');
+  assert.equal(await page.locator('[data-testid="inspector"] mark').count(), 0);
+  await context.close();
+});
+
+test('a 1 MB response with markup renders inertly and the page stays usable', async () => {
+  const line = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> needle text\n';
+  const big = line.repeat(Math.ceil((1 << 20) / line.length));
+  const id = await ingestRun('big-response', '<b>hello</b>', big);
+  const { page, problems } = await openPage(browser, `${server.url}/runs/${id}/steps/answer`);
+  const shown = await page.evaluate(() => document.querySelector('[data-testid="response-text"]').textContent.length);
+  assert.equal(shown, big.length, 'the whole response is shown');
+  assert.equal(await page.locator('[data-testid="inspector"] script, [data-testid="inspector"] img, [data-testid="inspector"] b').count(), 0);
+  // Searching a megabyte marks the first 1,000 matches and says there are more.
+  await page.fill('[data-testid="inspector-search"]', 'needle');
+  await page.locator('[data-testid="match-count"]').filter({ hasText: '1000+ matches' }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('[data-testid="response-text"] mark').count(), 1000);
+  // Still responsive: the keyboard works.
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Shift+Slash');
+  await page.locator('[data-testid="shortcuts"]').waitFor({ timeout: 5_000 });
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.deepEqual(problems, []);
+});
+
+test('JSON and code are coloured, and template variables show their values', async () => {
+  const json = '{"verdict": "ship", "score": 0.92, "blocking": false, "notes": null}';
+  const id = await ingestRun('colours', 'Reply with JSON.', json);
+  const { page, problems } = await openPage(browser, `${server.url}/runs/${id}/steps/answer`);
+  assert.deepEqual(await page.locator('[data-testid="response-text"] .tk-key').allTextContents(), ['"verdict"', '"score"', '"blocking"', '"notes"']);
+  assert.deepEqual(await page.locator('[data-testid="response-text"] .tk-num').allTextContents(), ['0.92']);
+  assert.equal(await page.textContent('[data-testid="response-text"]'), json, 'colours change no character');
+
+  const run = await startRun(server.url, { yaml: PIPELINE, provider: 'simulated' });
+  const { page: steps } = await openPage(browser, `${server.url}/runs/${run}/steps/draft`);
+  await steps.waitForFunction(() => document.querySelector('[data-testid="template-text"] .tvar'), null, { timeout: 20_000 });
+  await steps.click('details.template > summary');
+  const variable = steps.locator('[data-testid="template-text"] .tvar');
+  assert.equal(await variable.textContent(), '{{ steps.outline.output }}');
+  const outline = await (await fetch(`${server.url}/api/executions/${run}`)).json();
+  const value = outline.steps.find((s) => s.step === 'outline').response;
+  assert.ok((await variable.getAttribute('title')).startsWith(value.slice(0, 100)), 'hovering shows the value');
+  assert.deepEqual(
+    await steps.locator('[data-testid="variables"] .var-name').allTextContents(),
+    ['steps.outline.output', 'topic'],
+  );
+  await screenshot(steps, 'inspector-template');
+  assert.deepEqual(problems, []);
+});
+
+test('Ctrl+L opens the run log; right-click menus copy and show raw data; Ctrl+P switches runs', async () => {
+  const context = await browser.newContext({
+    permissions: ['clipboard-read', 'clipboard-write'],
+    viewport: { width: 1440, height: 900 },
+  });
+  const page = await context.newPage();
+  const first = await startRun(server.url, { yaml: PIPELINE, provider: 'simulated' });
+  const other = await ingestRun('switch-target', 'Hi', 'Hello');
+  await page.goto(server.url);
+  await page.waitForSelector('[data-hydrated="true"]');
+  const row = page.locator(`[data-run-id="${first}"]`);
+  await row.locator('[data-testid="status"]').filter({ hasText: 'complete' }).waitFor({ timeout: 20_000 });
+  await row.locator('.run-name').click();
+
+  await page.keyboard.press('Control+l');
+  await page.locator('[data-testid="run-log"] .log-line').first().waitFor({ timeout: 10_000 });
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'run-log');
+  const log = await page.locator('[data-testid="run-log"] .log-line').allTextContents();
+  assert.match(log.at(-1), /run of inspect-me v\d+ started/);
+  assert.ok(log[0].includes('completed in'), log[0]);
+  assert.equal(log.filter((l) => l.includes('started on')).length, 2, 'one line per step start');
+
+  // Right-click a run: copy its config.
+  await page.click('[data-testid="tab-timeline"]');
+  await row.click({ button: 'right' });
+  await page.click('[data-testid="menu-copy-config"]');
+  await page.waitForFunction(async () => (await navigator.clipboard.readText()).includes('"steps"'));
+  const config = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+  assert.deepEqual(config.steps, ['outline', 'draft']);
+  assert.equal(await page.locator('[data-testid="context-menu"]').count(), 0, 'the menu closed');
+  // Right-click a step: copy its prompt, view its raw data.
+  const step = page.locator('[data-testid="step-row"][data-step="outline"]');
+  await step.click({ button: 'right' });
+  await page.click('[data-testid="menu-copy-prompt"]');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'Outline stream processing.');
+  await step.click({ button: 'right' });
+  await page.click('[data-testid="menu-raw"]');
+  const raw = JSON.parse(await page.locator('[data-testid="raw-dialog"] pre').textContent());
+  assert.equal(raw.step, 'outline');
+  assert.equal(raw.prompt, 'Outline stream processing.');
+  await page.keyboard.press('Escape');
+  await page.locator('[data-testid="raw-dialog"]').waitFor({ state: 'detached' });
+
+  // Ctrl+P, type part of a pipeline name, Enter: that run is selected.
+  await page.keyboard.press('Control+p');
+  await page.keyboard.type('switch-ta');
+  await page.locator('[data-testid="switcher-entry"]').first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator(`[data-run-id="${other}"][aria-selected="true"]`).waitFor({ timeout: 5_000 });
+  assert.equal(await page.locator('[data-testid="switcher"]').count(), 0);
+  await context.close();
+});
+
+test('the light theme is remembered; tablets collapse panels; phones switch them with tabs', async () => {
+  const { page, problems } = await openPage(browser, server.url);
+  await page.click('[data-testid="theme-toggle"]');
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+  await page.reload();
+  await page.waitForSelector('[data-hydrated="true"]');
+  problems.length = 0; // the reload cut the old page's event stream, as it should
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light', 'applied before paint on reload');
+  await screenshot(page, 'dashboard-light');
+  await page.click('[data-testid="theme-toggle"]');
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+
+  await page.setViewportSize({ width: 820, height: 1180 });
+  const metrics = page.locator('[data-panel="metrics"] .charts');
+  assert.equal(await metrics.isVisible(), true);
+  await page.click('[data-testid="collapse-metrics"]');
+  assert.equal(await metrics.isVisible(), false, 'collapsed to its header');
+  assert.equal(await page.locator('[data-panel="metrics"] h2').isVisible(), true);
+  await page.click('[data-testid="collapse-metrics"]');
+  assert.equal(await metrics.isVisible(), true);
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.equal(await page.locator('[data-panel="runs"]').isVisible(), true);
+  assert.equal(await page.locator('[data-panel="inspector"]').isVisible(), false, 'one panel at a time');
+  await page.click('[data-testid="mobile-tab-inspector"]');
+  assert.equal(await page.locator('[data-panel="inspector"]').isVisible(), true);
+  assert.equal(await page.locator('[data-panel="runs"]').isVisible(), false);
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no sideways scrolling');
+  assert.deepEqual(problems, []);
+});
+
+test('a page opened mid-stream shows the response from its start', async () => {
+  const id = await startRun(server.url, {
+    yaml: 'name: late\nsteps:\n  - { name: only, prompt: "go", provider: paced, max_tokens: 200 }\n',
+  });
+  // Let it stream for a while before anyone looks.
+  let before = '';
+  for (let i = 0; i < 50 && before.length < 40; i += 1) {
+    await new Promise((r) => setTimeout(r, 200));
+    before = (await (await fetch(`${server.url}/api/executions/${id}`)).json()).steps[0]?.response ?? '';
+  }
+  assert.ok(before.length >= 40, 'it streamed before the page opened');
+  const { page, problems } = await openPage(browser, `${server.url}/runs/${id}/steps/only`);
+  const response = () => page.textContent('[data-testid="response-text"]');
+  const samples = [await response()];
+  assert.ok(samples[0].startsWith(before), 'the first paint has the text so far');
+  // While it goes on streaming, the page always shows a prefix of the final text: a chunk
+  // missed or applied twice would break that.
+  let status = 'running';
+  while (status === 'running') {
+    await page.waitForTimeout(250);
+    samples.push(await response());
+    status = (await (await fetch(`${server.url}/api/executions/${id}`)).json()).status;
+  }
+  const stored = (await (await fetch(`${server.url}/api/executions/${id}`)).json()).steps[0].response;
+  const streamed = samples.filter((s) => s !== stored);
+  assert.ok(streamed.length >= 3, `sampled while streaming: ${streamed.length}`);
+  for (const sample of streamed) assert.ok(stored.startsWith(sample), `not a prefix: ${JSON.stringify(sample.slice(-40))}`);
+  await page.waitForFunction((text) => document.querySelector('[data-testid="response-text"]').textContent === text, stored);
+  assert.deepEqual(problems, []);
+});
