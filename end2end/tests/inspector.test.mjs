@@ -62,6 +62,16 @@ async function ingestRun(pipeline, prompt, response) {
   return id;
 }
 
+/** The run's detail once it has finished and its rows are written. */
+async function settled(id) {
+  for (let i = 0; i < 100; i += 1) {
+    const detail = await (await fetch(`${server.url}/api/executions/${id}`)).json();
+    if (!['pending', 'running', 'paused'].includes(detail.status)) return detail;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`run ${id} did not finish`);
+}
+
 test('drill into a step, watch its response stream, search it and copy it', async () => {
   const context = await browser.newContext({
     permissions: ['clipboard-read', 'clipboard-write'],
@@ -144,8 +154,7 @@ test('JSON and code are coloured, and template variables show their values', asy
   await steps.click('details.template > summary');
   const variable = steps.locator('[data-testid="template-text"] .tvar');
   assert.equal(await variable.textContent(), '{{ steps.outline.output }}');
-  const outline = await (await fetch(`${server.url}/api/executions/${run}`)).json();
-  const value = outline.steps.find((s) => s.step === 'outline').response;
+  const value = (await settled(run)).steps.find((s) => s.step === 'outline').response;
   assert.ok((await variable.getAttribute('title')).startsWith(value.slice(0, 100)), 'hovering shows the value');
   assert.deepEqual(
     await steps.locator('[data-testid="variables"] .var-name').allTextContents(),
@@ -262,7 +271,7 @@ test('a page opened mid-stream shows the response from its start', async () => {
     samples.push(await response());
     status = (await (await fetch(`${server.url}/api/executions/${id}`)).json()).status;
   }
-  const stored = (await (await fetch(`${server.url}/api/executions/${id}`)).json()).steps[0].response;
+  const stored = (await settled(id)).steps[0].response;
   const streamed = samples.filter((s) => s !== stored);
   assert.ok(streamed.length >= 3, `sampled while streaming: ${streamed.length}`);
   for (const sample of streamed) assert.ok(stored.startsWith(sample), `not a prefix: ${JSON.stringify(sample.slice(-40))}`);
