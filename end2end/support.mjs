@@ -1,7 +1,7 @@
 // Shared by the browser tests: a real pipescope (its own PostgreSQL included) and Debian's
 // Chromium driven by playwright-core. scripts/test sets the PIPESCOPE_* variables.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -64,6 +64,20 @@ export async function startPipescope(args = [], reuse = null) {
   };
 }
 
+/**
+ * A config file adding the simulated provider `paced`, streaming `tokensPerSecond`: slow enough
+ * to watch a response arrive. Returns its path, for `startPipescope(['--config', path])`.
+ */
+export function pacedConfig(tokensPerSecond) {
+  const dir = mkdtempSync(join(required('PIPESCOPE_E2E_DIR'), 'cfg-'));
+  const path = join(dir, 'pipescope.toml');
+  writeFileSync(
+    path,
+    `[providers.paced]\nkind = "simulated"\ntokens_per_second = ${tokensPerSecond}\nfirst_token_ms = 100\n`,
+  );
+  return path;
+}
+
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
@@ -79,9 +93,13 @@ export async function launchBrowser() {
   });
 }
 
-/** A page that records console errors and failed requests, so a test can assert there were none. */
-export async function openPage(browser, url, viewport = { width: 1440, height: 900 }) {
+/**
+ * A page that records console errors and failed requests, so a test can assert there were none.
+ * `probes` are functions run in the page before any of its own scripts.
+ */
+export async function openPage(browser, url, viewport = { width: 1440, height: 900 }, probes = []) {
   const page = await browser.newPage({ viewport });
+  for (const probe of probes) await page.addInitScript(probe);
   const problems = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);

@@ -4,14 +4,15 @@
 PIPESCOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PIPESCOPE_ROOT/end2end/node_modules/.bin:$PATH"
 
-# Extra flags for `cargo leptos` (path B builds std for wasm32 from source).
-LEPTOS_FLAGS=()
+# Extra flags for `cargo leptos`: gzip and brotli copies of the bundle, which the server sends to
+# browsers that accept them; path B also builds std for wasm32 from source.
+LEPTOS_FLAGS=(--precompress)
 if [[ -f "$PIPESCOPE_ROOT/target/toolchain-debian-wasm" ]]; then
   # rustup could not add the wasm32 target: use Debian's rustc-web with std sources (TOOLCHAIN.md).
   export PATH="/usr/bin:$PATH"
   export RUSTC_BOOTSTRAP=1
   export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld
-  LEPTOS_FLAGS=(--lib-cargo-args=-Zbuild-std=std,panic_abort)
+  LEPTOS_FLAGS+=(--lib-cargo-args=-Zbuild-std=std,panic_abort)
 fi
 
 log() { printf '\033[1;36m==>\033[0m %s\n' "$*" >&2; }

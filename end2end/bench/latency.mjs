@@ -178,7 +178,7 @@ await withServerAndBrowser(async (server, browser) => {
   for (let from = 0; from < durationMs; from += 5000) {
     const of = measured.filter((m) => m.kind === 'chunk' && m.at - t0 >= from && m.at - t0 < from + 5000);
     const s = summarize(of.map((m) => m.total).filter(Number.isFinite));
-    windows.push([`${from / 1000}–${(from + 5000) / 1000} s`, s.count, ms(s.p50), ms(s.p99), ms(s.max)]);
+    windows.push([`${from / 1000}–${Math.min(from + 5000, durationMs) / 1000} s`, s.count, ms(s.p50), ms(s.p99), ms(s.max)]);
   }
   printTable(`Chunk latency by time window, ms (response text at the end: ${textLength} characters)`, ['window', 'count', 'p50', 'p99', 'max'], windows);
   if (problems.length > 0) console.log(`\npage problems: ${problems.join('; ')}`);

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startPipescope, launchBrowser } from '../support.mjs';
+import { startPipescope, launchBrowser, openPage } from '../support.mjs';
 
 export { startPipescope, launchBrowser, randomUUID, sleep };
 
@@ -162,18 +162,9 @@ export async function play(url, plan) {
  * collected in `problems`.
  */
 export async function openLivePage(browser, url, probes = []) {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  for (const probe of probes) await page.addInitScript(probe);
-  const problems = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
-  await page.goto(url);
-  await page.waitForSelector('.page[data-hydrated="true"]', { timeout: 30_000 });
-  await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
-  return { page, problems };
+  const opened = await openPage(browser, url, undefined, probes);
+  await opened.page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
+  return opened;
 }
 
 /** Nearest-rank percentiles of `values` (ms). */

@@ -3,9 +3,7 @@
 // honest connection dot across a server restart.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
-import { startPipescope, launchBrowser, openPage, screenshot, startRun } from '../support.mjs';
+import { startPipescope, pacedConfig, launchBrowser, openPage, screenshot, startRun } from '../support.mjs';
 
 let server;
 let browser;
@@ -13,12 +11,7 @@ let config;
 
 before(async () => {
   // A simulated provider slow enough to watch a response stream in.
-  const dir = mkdtempSync(join(process.env.PIPESCOPE_E2E_DIR, 'cfg-'));
-  config = join(dir, 'pipescope.toml');
-  writeFileSync(
-    config,
-    '[providers.paced]\nkind = "simulated"\ntokens_per_second = 30\nfirst_token_ms = 100\n',
-  );
+  config = pacedConfig(30);
   server = await startPipescope(['--config', config]);
   browser = await launchBrowser();
 });
@@ -110,7 +103,8 @@ test('a text selection, an open panel and the scroll position survive 100 events
   await page.locator('details.template > summary').click();
   await page.waitForFunction(() => document.querySelector('[data-testid="response-text"]')?.textContent.length > 40);
   const selected = await page.evaluate(() => {
-    const node = document.querySelector('[data-testid="response-text"]').firstChild;
+    const pre = document.querySelector('[data-testid="response-text"]');
+    const node = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT).nextNode();
     const range = document.createRange();
     range.setStart(node, 5);
     range.setEnd(node, 30);

@@ -4,21 +4,14 @@
 // tablets and phones; a page opened mid-stream.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startPipescope, launchBrowser, openPage, screenshot, startRun } from '../support.mjs';
+import { startPipescope, pacedConfig, launchBrowser, openPage, screenshot, startRun } from '../support.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  const dir = mkdtempSync(join(process.env.PIPESCOPE_E2E_DIR, 'cfg-'));
-  const config = join(dir, 'pipescope.toml');
-  writeFileSync(
-    config,
-    '[providers.paced]\nkind = "simulated"\ntokens_per_second = 25\nfirst_token_ms = 100\n',
-  );
+  const config = pacedConfig(25);
   server = await startPipescope(['--config', config]);
   browser = await launchBrowser();
 });

@@ -287,37 +287,82 @@ fn blur(ev: &leptos::ev::KeyboardEvent) {
     let _ = ev;
 }
 
-/// `text` with search matches in `<mark>` and, when `colour`, JSON and code coloured. Plain
-/// text (the common case while streaming) stays one text node that grows in place.
+/// `text` with search matches in `<mark>` and, when `colour`, JSON and code coloured. Plain text
+/// (a response streaming in) is a [`GrowingText`]: chunks are appended, never re-rendered.
 fn rich(text: Signal<String>, query: Signal<String>, colour: Signal<bool>) -> impl IntoView {
     move || {
         let q = query.get();
         let colour = colour.get();
-        text.with(|t| {
-            let tokens = if colour {
-                highlight::syntax(t)
-            } else {
-                Vec::new()
-            };
-            let marks = highlight::matches(t, &q);
-            if tokens.is_empty() && marks.is_empty() {
-                return Either::Left(t.clone());
-            }
-            Either::Right(
-                highlight::pieces(t.len(), &tokens, &marks)
-                    .into_iter()
-                    .map(|piece| {
-                        let s = t[piece.range].to_owned();
-                        let class = piece.token.map(highlight::Token::class);
-                        match piece.mark {
-                            Some(_) => Either::Left(view! { <mark class=class>{s}</mark> }),
-                            None => Either::Right(view! { <span class=class>{s}</span> }),
-                        }
-                    })
-                    .collect_view(),
-            )
+        if q.is_empty() && !colour {
+            return Either::Left(view! { <GrowingText text /> });
+        }
+        Either::Right(move || {
+            text.with(|t| {
+                let tokens = if colour {
+                    highlight::syntax(t)
+                } else {
+                    Vec::new()
+                };
+                let marks = highlight::matches(t, &q);
+                if tokens.is_empty() && marks.is_empty() {
+                    return Either::Left(t.clone());
+                }
+                Either::Right(
+                    highlight::pieces(t.len(), &tokens, &marks)
+                        .into_iter()
+                        .map(|piece| {
+                            let s = t[piece.range].to_owned();
+                            let class = piece.token.map(highlight::Token::class);
+                            match piece.mark {
+                                Some(_) => Either::Left(view! { <mark class=class>{s}</mark> }),
+                                None => Either::Right(view! { <span class=class>{s}</span> }),
+                            }
+                        })
+                        .collect_view(),
+                )
+            })
         })
     }
+}
+
+/// `text` in one text node that grows in place: each chunk is appended to the node, so the cost
+/// of a chunk does not grow with the response and a selection in it stays put. A text that does
+/// not continue the one shown (the complete response replacing a partial one) replaces it.
+#[component]
+fn GrowingText(text: Signal<String>) -> impl IntoView {
+    let span = NodeRef::<leptos::html::Span>::new();
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let shown = StoredValue::new(text.get_untracked());
+        Effect::new(move |_| {
+            text.with(|t| {
+                let Some(span) = span.get() else {
+                    return;
+                };
+                shown.update_value(|shown| {
+                    if *t == *shown {
+                        return;
+                    }
+                    let node = span
+                        .first_child()
+                        .and_then(|n| n.dyn_into::<web_sys::Text>().ok());
+                    match node {
+                        Some(node) if t.starts_with(shown.as_str()) => {
+                            let chunk = &t[shown.len()..];
+                            let _ = node.append_data(chunk);
+                            shown.push_str(chunk);
+                        }
+                        _ => {
+                            span.set_text_content(Some(t));
+                            t.clone_into(shown);
+                        }
+                    }
+                });
+            })
+        });
+    }
+    view! { <span node_ref=span>{text.get_untracked()}</span> }
 }
 
 /// The template as written, each `{{ … }}` coloured by the variable it reads, and the list of
