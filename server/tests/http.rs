@@ -116,3 +116,28 @@ async fn an_unknown_page_is_a_404_with_a_way_back(pool: PgPool) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Back to the dashboard"));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_run_that_does_not_exist_is_a_404_that_says_so(pool: PgPool) {
+    let router = router(pool).await;
+    let missing = uuid::Uuid::new_v4();
+    for (uri, says) in [
+        (
+            format!("/runs/{missing}"),
+            format!("no execution {missing}"),
+        ),
+        (
+            format!("/runs/{missing}/steps/draft"),
+            format!("no execution {missing}"),
+        ),
+        (
+            "/runs/not-a-run".to_owned(),
+            "no run not-a-run: not a run id".to_owned(),
+        ),
+    ] {
+        let (status, html) = get(router.clone(), &uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(html.contains("No such run"), "{uri}");
+        assert!(html.contains(&says), "{uri}: {says}");
+    }
+}

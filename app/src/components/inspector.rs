@@ -46,7 +46,14 @@ pub fn Inspector(
             </header>
             {move || match step() {
                 None => Either::Left(view! {
-                    <div class="empty small"><p>"Select a step to read its prompt and response."</p></div>
+                    <div class="empty small">
+                        <p>
+                            {move || match selected_step.get() {
+                                Some(key) if detail.get().is_some() => format!("This run has no step {key} (yet)."),
+                                _ => "Select a step to read its prompt and response.".to_owned(),
+                            }}
+                        </p>
+                    </div>
                 }),
                 Some(s) => {
                     let run = detail.get_untracked().map(|d| d.id).unwrap_or_default();

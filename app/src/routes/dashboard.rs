@@ -45,7 +45,10 @@ pub fn StepPage() -> impl IntoView {
 }
 
 /// What the first paint needs: the snapshot, and the detail of the run shown first.
-async fn load(run: Option<Uuid>) -> Result<(Snapshot, Option<ExecutionDetail>), AppError> {
+async fn load(
+    run: Result<Option<Uuid>, String>,
+) -> Result<(Snapshot, Option<ExecutionDetail>), AppError> {
+    let run = run.map_err(|id| AppError::NotFound(format!("no run {id}: not a run id")))?;
     let snapshot = get_snapshot().await?;
     let first = run.or_else(|| {
         snapshot
@@ -68,11 +71,13 @@ async fn load(run: Option<Uuid>) -> Result<(Snapshot, Option<ExecutionDetail>), 
 #[component]
 fn LivePage(view: View) -> impl IntoView {
     let params = use_params_map();
+    // `/runs/{id}` with an id that is no uuid is a run that does not exist, not the dashboard.
     let run_param = move || {
         params
             .read()
             .get("id")
-            .and_then(|id| id.parse::<Uuid>().ok())
+            .map(|id| id.parse::<Uuid>().map_err(|_| id))
+            .transpose()
     };
     let step_param = move || params.read().get("step");
     let data = Resource::new(run_param, load);
@@ -88,15 +93,27 @@ fn LivePage(view: View) -> impl IntoView {
                         Ok((snapshot, detail)) => view! {
                             <Live view snapshot detail step=step_param() />
                         }.into_any(),
-                        Err(e) => view! {
-                            <Header />
-                            <main class="content">
-                                <section class="panel error" role="alert">
-                                    <h2>"The dashboard could not be loaded"</h2>
-                                    <p>{e.to_string()}</p>
-                                </section>
-                            </main>
-                        }.into_any(),
+                        Err(e) => {
+                            let missing = matches!(e, AppError::NotFound(_));
+                            #[cfg(feature = "ssr")]
+                            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                                response.set_status(if missing {
+                                    http::StatusCode::NOT_FOUND
+                                } else {
+                                    http::StatusCode::SERVICE_UNAVAILABLE
+                                });
+                            }
+                            view! {
+                                <Header />
+                                <main class="content">
+                                    <section class="panel error" role="alert">
+                                        <h2>{if missing { "No such run" } else { "The dashboard could not be loaded" }}</h2>
+                                        <p>{e.to_string()}</p>
+                                        <a class="btn" href="/">"Back to the dashboard"</a>
+                                    </section>
+                                </main>
+                            }.into_any()
+                        }
                     }
                 })}
             </Suspense>
