@@ -128,6 +128,7 @@ fn parse_error(body: &str) -> Option<ErrorDetail> {
     Some(ErrorDetail {
         message: body.error.message(),
         retry_after: None,
+        kind: None,
     })
 }
 

@@ -16,6 +16,9 @@ pub enum ErrorKind {
     InvalidRequest,
     /// The provider sent something that is not its documented format.
     Malformed,
+    /// The account is out of quota or credit (OpenAI's 429 `insufficient_quota`): waiting does
+    /// not help, the plan or billing must change.
+    Quota,
 }
 
 #[derive(Debug, Clone, PartialEq)]

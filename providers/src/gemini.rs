@@ -181,6 +181,7 @@ fn parse_error(body: &str) -> Option<ErrorDetail> {
     Some(ErrorDetail {
         message: error.message(),
         retry_after: error.retry_delay(),
+        kind: None,
     })
 }
 

@@ -154,12 +154,13 @@ impl Endpoint {
             None if body.trim().is_empty() => "(no error message)".to_owned(),
             None => snippet(&body),
         };
+        let kind = detail
+            .as_ref()
+            .and_then(|d| d.kind)
+            .unwrap_or_else(|| kind_for_status(status));
         Err(ProviderError {
             retry_after: header_delay.or(detail.and_then(|d| d.retry_after)),
-            ..self.error(
-                kind_for_status(status),
-                format!("{} returned {status}: {said}", self.label),
-            )
+            ..self.error(kind, format!("{} returned {status}: {said}", self.label))
         })
     }
 
@@ -225,6 +226,8 @@ pub(crate) struct ErrorDetail {
     pub message: String,
     /// From the body (Gemini's `RetryInfo`); a header wins over it.
     pub retry_after: Option<Duration>,
+    /// The body's own classification, when it knows better than the status.
+    pub kind: Option<ErrorKind>,
 }
 
 pub(crate) fn kind_for_status(status: StatusCode) -> ErrorKind {

@@ -133,6 +133,8 @@ fn parse_error(body: &str) -> Option<ErrorDetail> {
     Some(ErrorDetail {
         message: body.error.message(),
         retry_after: None,
+        // A 429 that no wait cures: say so, so the step fails now instead of retrying.
+        kind: body.error.is_quota().then_some(ErrorKind::Quota),
     })
 }
 
@@ -181,16 +183,27 @@ impl WireError {
         }
     }
 
+    /// `type` and `code`, the two places OpenAI puts an error's kind.
+    fn tags(&self) -> [&str; 2] {
+        match self {
+            Self::Object { kind, code, .. } => [
+                kind.as_deref().unwrap_or_default(),
+                code.as_ref().and_then(|c| c.as_str()).unwrap_or_default(),
+            ],
+            Self::Text(_) => ["", ""],
+        }
+    }
+
+    fn is_quota(&self) -> bool {
+        self.tags().contains(&"insufficient_quota")
+    }
+
     /// For an error sent inside a stream, where there is no status to go by.
     fn kind(&self) -> ErrorKind {
-        let Self::Object { kind, code, .. } = self else {
-            return ErrorKind::Server;
-        };
-        let tags = [
-            kind.as_deref().unwrap_or_default(),
-            code.as_ref().and_then(|c| c.as_str()).unwrap_or_default(),
-        ];
-        if tags.iter().any(|t| t.contains("rate_limit")) {
+        let tags = self.tags();
+        if self.is_quota() {
+            ErrorKind::Quota
+        } else if tags.iter().any(|t| t.contains("rate_limit")) {
             ErrorKind::RateLimited
         } else if tags.contains(&"invalid_request_error") {
             ErrorKind::InvalidRequest

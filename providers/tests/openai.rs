@@ -171,6 +171,30 @@ async fn rate_limit_with_retry_after_seconds() {
 }
 
 #[tokio::test]
+async fn a_429_for_an_exhausted_quota_is_not_retried() {
+    // OpenAI answers 429 both for "slow down" and for "out of credit"; only the first passes.
+    let body = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+    let (_server, client) = fake(vec![Reply::Raw {
+        status: 429,
+        content_type: "application/json".into(),
+        body: body.into(),
+    }])
+    .await;
+
+    let error = call(&client, request("gpt-4o"))
+        .await
+        .error
+        .expect("an error");
+    assert_eq!(error.kind, ErrorKind::Quota);
+    assert!(!error.is_retryable());
+    assert!(
+        error.message.contains("exceeded your current quota"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
 async fn rate_limit_with_retry_after_http_date() {
     let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
     let (_server, client) = fake(vec![Reply::error(429, "slow down").with_retry_after(&at)]).await;
