@@ -203,7 +203,8 @@ test('Ctrl+L opens the run log; right-click menus copy and show raw data; Ctrl+P
   // Ctrl+P, type part of a pipeline name, Enter: that run is selected.
   await page.keyboard.press('Control+p');
   await page.keyboard.type('switch-ta');
-  await page.locator('[data-testid="switcher-entry"]').first().waitFor();
+  assert.equal(await page.inputValue('[data-testid="switcher-input"]'), 'switch-ta', 'the field has the focus');
+  assert.equal(await page.locator('[data-testid="switcher-entry"]').count(), 2, 'the pipeline and its one run');
   await page.keyboard.press('Enter');
   await page.locator(`[data-run-id="${other}"][aria-selected="true"]`).waitFor({ timeout: 5_000 });
   assert.equal(await page.locator('[data-testid="switcher"]').count(), 0);

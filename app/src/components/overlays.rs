@@ -70,6 +70,10 @@ pub fn CollapseToggle(panel: &'static str) -> impl IntoView {
     })
 }
 
+/// The menu's size at most (three items), for keeping it inside the window.
+const MENU_WIDTH: i32 = 200;
+const MENU_HEIGHT: i32 = 130;
+
 /// What a right-click was on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MenuTarget {
@@ -104,13 +108,27 @@ impl Overlays {
         }
     }
 
-    /// Opens the menu for `target` where `event` happened, instead of the browser's.
+    /// Opens the menu for `target` where `event` happened, instead of the browser's; near the
+    /// window's right or bottom edge it opens to the left or upwards, so it is whole.
     pub fn open_menu(&self, event: &leptos::ev::MouseEvent, target: MenuTarget) {
         event.prevent_default();
         event.stop_propagation();
+        let size = |v: Result<leptos::wasm_bindgen::JsValue, _>| {
+            v.ok().and_then(|v| v.as_f64()).unwrap_or(f64::MAX) as i32
+        };
+        let (width, height) = (size(window().inner_width()), size(window().inner_height()));
+        let (x, y) = (event.client_x(), event.client_y());
         self.menu.set(Some(Menu {
-            x: event.client_x(),
-            y: event.client_y(),
+            x: if x + MENU_WIDTH > width {
+                (x - MENU_WIDTH).max(0)
+            } else {
+                x
+            },
+            y: if y + MENU_HEIGHT > height {
+                (y - MENU_HEIGHT).max(0)
+            } else {
+                y
+            },
             target,
         }));
     }
@@ -340,15 +358,17 @@ pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>)
             _ => {}
         }
     };
-    // Opening starts afresh, with the field focused.
+    // Opening starts afresh, with the field focused once it is in the page.
     let input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if overlays.switcher.get() {
             query.set(String::new());
             cursor.set(0);
-            if let Some(input) = input.get() {
-                let _ = input.focus();
-            }
+            request_animation_frame(move || {
+                if let Some(input) = input.get_untracked() {
+                    let _ = input.focus();
+                }
+            });
         }
     });
     view! {

@@ -250,9 +250,15 @@ fn Live(
         }
     });
     on_cleanup(move || keys.remove());
-    // Any click elsewhere closes an open context menu.
+    // A click or a right-click anywhere else closes an open context menu (rows opening one stop
+    // their right-click from reaching the window).
     let clicks = window_event_listener(leptos::ev::click, move |_| overlays.menu.set(None));
-    on_cleanup(move || clicks.remove());
+    let right_clicks =
+        window_event_listener(leptos::ev::contextmenu, move |_| overlays.menu.set(None));
+    on_cleanup(move || {
+        clicks.remove();
+        right_clicks.remove();
+    });
 
     // Choosing another run loads its steps; its events are held until they are in.
     Effect::new({
