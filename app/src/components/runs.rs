@@ -147,7 +147,9 @@ pub fn StatusBadge(#[prop(into)] status: Signal<String>) -> impl IntoView {
     view! {
         <span class="badge" data-status=move || status.get() data-testid="status">
             {move || match status.get().as_str() {
-                "running" | "pending" => "running".to_owned(),
+                "running" => "running".to_owned(),
+                // Accepted, not started yet.
+                "pending" => "waiting".to_owned(),
                 "paused" => "paused".to_owned(),
                 "completed" => "complete".to_owned(),
                 "failed" => "error".to_owned(),
