@@ -358,17 +358,16 @@ pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>)
             _ => {}
         }
     };
-    // Opening starts afresh, with the field focused once it is in the page.
+    // Opening starts afresh, with the field focused at once, so no keystroke is lost (effects
+    // run after the field is in the page).
     let input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if overlays.switcher.get() {
             query.set(String::new());
             cursor.set(0);
-            request_animation_frame(move || {
-                if let Some(input) = input.get_untracked() {
-                    let _ = input.focus();
-                }
-            });
+            if let Some(input) = input.get() {
+                let _ = input.focus();
+            }
         }
     });
     view! {
