@@ -25,7 +25,8 @@ pub trait Backend: Send + Sync + 'static {
     /// One execution with every step attempt (prompts, responses, usage).
     async fn execution(&self, id: Uuid) -> Result<ExecutionDetail, AppError>;
 
-    /// What happened to one execution so far, a line per stored event (the newest 2,000).
+    /// What happened to one execution so far: a line per stored event, from its newest 2,000
+    /// events.
     async fn run_log(&self, id: Uuid) -> Result<Vec<RunLogLine>, AppError>;
 
     /// Pause, resume or cancel a live run.

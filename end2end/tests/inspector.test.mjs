@@ -83,14 +83,14 @@ test('drill into a step, watch its response stream, search it and copy it', asyn
     { timeout: 10_000 },
   );
   await page.keyboard.press('/');
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'inspector-search', '/ focuses the search');
+  await page.waitForFunction(() => document.activeElement?.id === 'inspector-search', null, { timeout: 2_000 });
   await page.keyboard.type('the');
-  const counts = [];
-  for (let i = 0; i < 4; i += 1) {
-    counts.push(await page.locator('[data-testid="response-text"] mark').count());
-    await page.waitForTimeout(400);
-  }
-  assert.ok(counts[3] > counts[0], `matches appear as the response streams: ${counts}`);
+  const marks0 = await page.locator('[data-testid="response-text"] mark').count();
+  await page.waitForFunction(
+    (before) => document.querySelectorAll('[data-testid="response-text"] mark').length > before,
+    marks0,
+    { timeout: 20_000 },
+  );
   // Every mark is the query (case aside), and the text around them is unchanged.
   const marks = await page.locator('[data-testid="inspector"] mark').allTextContents();
   assert.ok(marks.every((m) => m.toLowerCase() === 'the'), JSON.stringify(marks.slice(0, 5)));
@@ -99,9 +99,19 @@ test('drill into a step, watch its response stream, search it and copy it', asyn
   const text = await page.textContent('[data-testid="response-text"][data-step="outline"]');
   const expected = (text.match(/the/gi) ?? []).length;
   assert.equal(await page.textContent('[data-testid="match-count"]'), `${expected} match${expected === 1 ? '' : 'es'}`);
-  // Enter moves to a match and marks it current.
+  // Enter goes to the first match, Shift+Enter from there wraps round to the last.
+  const current = () => page.evaluate(() => {
+    const marks = [...document.querySelectorAll('[data-testid="inspector"] mark')];
+    return [marks.findIndex((m) => m.classList.contains('current')), marks.length];
+  });
   await page.press('[data-testid="inspector-search"]', 'Enter');
-  assert.equal(await page.locator('[data-testid="inspector"] mark.current').count(), 1);
+  assert.deepEqual((await current())[0], 0);
+  await page.press('[data-testid="inspector-search"]', 'Enter');
+  assert.deepEqual((await current())[0], 1);
+  await page.press('[data-testid="inspector-search"]', 'Shift+Enter');
+  await page.press('[data-testid="inspector-search"]', 'Shift+Enter');
+  const [at, total] = await current();
+  assert.equal(at, total - 1, 'wrapped round to the last match');
   await page.click('[data-testid="copy-response"]');
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), text);
   // The text export holds the same response.
@@ -111,6 +121,22 @@ test('drill into a step, watch its response stream, search it and copy it', asyn
   await page.press('[data-testid="inspector-search"]', 'Escape');
   assert.equal(await page.locator('[data-testid="inspector"] mark').count(), 0);
   await context.close();
+});
+
+test('a selected step keeps its open panel and search while other steps of the run start', async () => {
+  const { page, problems } = await openPage(browser, server.url);
+  const id = await startRun(server.url, { yaml: PIPELINE });
+  await page.locator(`[data-run-id="${id}"] .run-name`).click({ timeout: 10_000 });
+  await page.locator('[data-testid="step-row"][data-step="outline"]').click({ timeout: 10_000 });
+  await page.click('details.template > summary');
+  await page.fill('[data-testid="inspector-search"]', 'outline');
+  // The next step starts (a new row, a new step in the run): the inspector is not rebuilt.
+  await page.locator('[data-testid="step-row"][data-step="draft"]').waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => document.querySelector('details.template').open), true, 'the panel stayed open');
+  assert.equal(await page.inputValue('[data-testid="inspector-search"]'), 'outline');
+  assert.equal(await page.getAttribute('[data-testid="response-text"]', 'data-step'), 'outline');
+  assert.deepEqual(problems, []);
 });
 
 test('a 1 MB response with markup renders inertly and the page stays usable', async () => {
@@ -176,6 +202,8 @@ test('Ctrl+L opens the run log; right-click menus copy and show raw data; Ctrl+P
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'run-log');
   const log = await page.locator('[data-testid="run-log"] .log-line').allTextContents();
   assert.match(log.at(-1), /run of inspect-me v\d+ started/);
+  // Newest first: the run's own completion (a line with no step) heads the log.
+  assert.equal(await page.locator('[data-testid="run-log"] .log-line .log-step').first().textContent(), '');
   assert.ok(log[0].includes('completed in'), log[0]);
   assert.equal(log.filter((l) => l.includes('started on')).length, 2, 'one line per step start');
 
@@ -238,6 +266,12 @@ test('the light theme is remembered; tablets collapse panels; phones switch them
   await page.click('[data-testid="mobile-tab-inspector"]');
   assert.equal(await page.locator('[data-panel="inspector"]').isVisible(), true);
   assert.equal(await page.locator('[data-panel="runs"]').isVisible(), false);
+  // `/` on another tab shows the inspector and puts the cursor in its search.
+  await page.click('[data-testid="mobile-tab-metrics"]');
+  await page.locator('[data-panel="metrics"] h2').click();
+  await page.keyboard.press('/');
+  await page.waitForFunction(() => document.activeElement?.id === 'inspector-search', null, { timeout: 2_000 });
+  assert.equal(await page.locator('[data-panel="inspector"]').isVisible(), true);
   assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no sideways scrolling');
   assert.deepEqual(problems, []);
 });

@@ -219,11 +219,18 @@ impl AppState {
     pub async fn execution_detail(&self, id: Uuid) -> Result<Option<ExecutionDetail>, sqlx::Error> {
         let mut detail = crate::db::executions::detail(&self.pool, id).await?;
         for step in detail.iter_mut().flat_map(|d| d.steps.iter_mut()) {
-            if step.status == "running" && step.response.is_none() {
-                if let Some((text, seq)) = self.bus.partial_response(id, &step.step) {
-                    step.response = Some(text);
-                    step.streamed_through = Some(seq);
-                }
+            if step.status != "running" || step.response.is_some() {
+                continue;
+            }
+            // Only the attempt streaming now: an earlier one may still read `running` until the
+            // writer's next flush.
+            if let Some(partial) = self
+                .bus
+                .partial_response(id, &step.step)
+                .filter(|p| i64::from(p.attempt) == i64::from(step.attempt))
+            {
+                step.response = Some(partial.text);
+                step.streamed_through = Some(partial.seq);
             }
         }
         Ok(detail)

@@ -17,15 +17,16 @@ pub fn Inspector(
     detail: Signal<Option<RunDetail>>,
     selected_step: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let step = move || {
+    // The step shown, by run and key: the inspector is rebuilt when that changes, not when
+    // another step of the run starts (which would close panels and lose the scroll position).
+    let focused = Memo::new(move |_| {
         let detail = detail.get()?;
-        let key = selected_step.get();
-        let steps = detail.steps.get();
-        match key {
-            Some(key) => steps.iter().find(|s| s.key() == key).cloned(),
-            // Nothing chosen: follow the step that started last.
-            None => steps.iter().max_by_key(|s| s.started_at).cloned(),
-        }
+        let key = detail.focused_key(selected_step.get().as_deref())?;
+        Some((detail.id, key))
+    });
+    let step = move || {
+        let (_, key) = focused.get()?;
+        detail.get_untracked()?.step(&key)
     };
     // The query outlives the step shown: searching across steps for the same word is common.
     let query = RwSignal::new(String::new());
@@ -35,8 +36,7 @@ pub fn Inspector(
                 <CollapseToggle panel="inspector" />
                 <h2 id="inspector-title">"Prompt inspector"</h2>
                 {move || {
-                    let run = detail.get()?.id;
-                    let key = step()?.key();
+                    let (run, key) = focused.get()?;
                     Some(view! {
                         <a class="muted mono" href=format!("/runs/{run}/steps/{key}") title="Open this step on its own page" data-testid="open-step">
                             {key.clone()} " ↗"
@@ -56,7 +56,7 @@ pub fn Inspector(
                     </div>
                 }),
                 Some(s) => {
-                    let run = detail.get_untracked().map(|d| d.id).unwrap_or_default();
+                    let run = focused.get_untracked().map(|(run, _)| run).unwrap_or_default();
                     Either::Right(view! { <StepInspector step=s run query /> })
                 }
             }}
@@ -66,7 +66,7 @@ pub fn Inspector(
 
 #[component]
 fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl IntoView {
-    let copied = RwSignal::new(None::<&'static str>);
+    let copied = RwSignal::new(None::<String>);
     let copy = {
         let (prompt, response) = (step.prompt.clone(), step.response.clone());
         move |what: &'static str| {
@@ -74,8 +74,11 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
                 "prompt" => prompt.get_untracked().unwrap_or_default(),
                 _ => response.get_untracked(),
             };
-            super::copy_to_clipboard(&text);
-            copied.set(Some(what));
+            copied.set(Some(if super::copy_to_clipboard(&text) {
+                format!("{what} copied")
+            } else {
+                "no clipboard here (https or localhost only)".to_owned()
+            }));
         }
     };
     let copy_prompt = copy.clone();
@@ -104,10 +107,8 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
         let p = step.prompt.clone();
         Signal::derive(move || p.get().unwrap_or_default())
     };
-    let response = {
-        let r = step.response.clone();
-        Signal::derive(move || r.get())
-    };
+    // Read in place, never cloned per chunk.
+    let response: Signal<String> = Signal::from(step.response.clone());
     let streaming = {
         let status = step.status.clone();
         Signal::derive(move || status.get() == "running")
@@ -123,10 +124,14 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
                 return None;
             }
             let count = |t: &str| highlight::matches(t, &q).len();
-            let n = prompt.with(|t| count(t))
-                + response.with(|t| count(t))
-                + system.with(|s| s.as_deref().map_or(0, count));
-            Some(n)
+            let counts = [
+                prompt.with(|t| count(t)),
+                response.with(|t| count(t)),
+                system.with(|s| s.as_deref().map_or(0, count)),
+            ];
+            // A text with more matches than are marked makes the total a lower bound.
+            let capped = counts.contains(&highlight::MARKS_LIMIT);
+            Some((counts.iter().sum(), capped))
         }
     };
     let has_prompt = {
@@ -162,7 +167,7 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
                         "Text"
                     </a>
                     <span class="muted small" role="status" data-testid="copied">
-                        {move || copied.get().map(|w| format!("{w} copied")).unwrap_or_default()}
+                        {move || copied.get().unwrap_or_default()}
                     </span>
                 </div>
             </div>
@@ -202,15 +207,15 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
 #[component]
 fn SearchBox(
     query: RwSignal<String>,
-    matches: impl Fn() -> Option<usize> + Send + Sync + 'static,
+    matches: impl Fn() -> Option<(usize, bool)> + Send + Sync + 'static,
 ) -> impl IntoView {
-    let current = StoredValue::new(0usize);
+    // The mark shown last; none until Enter is first pressed for this query.
+    let current = StoredValue::new(None::<usize>);
     let step_through = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
         "Enter" => {
             ev.prevent_default();
-            current
-                .update_value(|c| *c = c.wrapping_add(if ev.shift_key() { usize::MAX } else { 1 }));
-            show_match(current.get_value());
+            let shown = show_match(current.get_value(), !ev.shift_key());
+            current.set_value(shown);
         }
         "Escape" => {
             query.set(String::new());
@@ -220,10 +225,10 @@ fn SearchBox(
     };
     let label = move || match matches() {
         None => String::new(),
-        Some(0) => "no matches".into(),
-        Some(n) if n >= highlight::MARKS_LIMIT => format!("{n}+ matches"),
-        Some(1) => "1 match".into(),
-        Some(n) => format!("{n} matches"),
+        Some((0, _)) => "no matches".into(),
+        Some((n, true)) => format!("{n}+ matches"),
+        Some((1, false)) => "1 match".into(),
+        Some((n, false)) => format!("{n} matches"),
     };
     view! {
         <div class="search">
@@ -237,7 +242,7 @@ fn SearchBox(
                 spellcheck="false"
                 prop:value=move || query.get()
                 on:input=move |ev| {
-                    current.set_value(usize::MAX);
+                    current.set_value(None);
                     query.set(event_target_value(&ev));
                 }
                 on:keydown=step_through
@@ -247,25 +252,30 @@ fn SearchBox(
     }
 }
 
-/// Scrolls the `n`-th mark of the inspector (wrapping) into view and marks it current.
-fn show_match(n: usize) {
+/// Marks the mark after `current` (or before it, when not `forward`) as current, wrapping
+/// around, and scrolls it into view; returns its index. With no current mark yet, forward starts
+/// at the first and backward at the last.
+fn show_match(current: Option<usize>, forward: bool) -> Option<usize> {
     #[cfg(feature = "hydrate")]
     {
         use leptos::wasm_bindgen::JsCast;
-        let Some(document) = leptos::web_sys::window().and_then(|w| w.document()) else {
-            return;
-        };
-        let Ok(marks) = document.query_selector_all("[data-testid=inspector] mark") else {
-            return;
-        };
-        let len = marks.length();
+        let document = leptos::web_sys::window().and_then(|w| w.document())?;
+        let marks = document
+            .query_selector_all("[data-testid=inspector] mark")
+            .ok()?;
+        let len = marks.length() as usize;
         if len == 0 {
-            return;
+            return None;
         }
-        let target = u32::try_from(n % len as usize).unwrap_or(0);
+        let target = match (current, forward) {
+            (None, true) => 0,
+            (None, false) => len - 1,
+            (Some(c), true) => (c + 1) % len,
+            (Some(c), false) => (c.min(len - 1) + len - 1) % len,
+        };
         for i in 0..len {
             if let Some(mark) = marks
-                .item(i)
+                .item(i as u32)
                 .and_then(|m| m.dyn_into::<leptos::web_sys::Element>().ok())
             {
                 let _ = mark.class_list().toggle_with_force("current", i == target);
@@ -274,9 +284,13 @@ fn show_match(n: usize) {
                 }
             }
         }
+        Some(target)
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = n;
+    {
+        let _ = (current, forward);
+        None
+    }
 }
 
 fn blur(ev: &leptos::ev::KeyboardEvent) {
@@ -332,9 +346,10 @@ fn rich(text: Signal<String>, query: Signal<String>, colour: Signal<bool>) -> im
     }
 }
 
-/// `text` in one text node that grows in place: each chunk is appended to the node, so the cost
-/// of a chunk does not grow with the response and a selection in it stays put. A text that does
-/// not continue the one shown (the complete response replacing a partial one) replaces it.
+/// `text` in one text node that grows in place: each chunk is appended to the node, so the DOM's
+/// work for a chunk does not grow with the response and a selection in it stays put (what is
+/// left is a memcmp with the text shown). A text that does not continue the one shown (the
+/// complete response replacing a partial one) replaces it.
 #[component]
 fn GrowingText(text: Signal<String>) -> impl IntoView {
     let span = NodeRef::<leptos::html::Span>::new();
@@ -394,10 +409,7 @@ fn TemplateView(step: StepView) -> impl IntoView {
             variables.with_untracked(|v| {
                 v.as_ref()
                     .and_then(|v| v.get(name))
-                    .map(|value| match value {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
+                    .map(format::plain)
                     .unwrap_or_default()
             })
         }
@@ -415,7 +427,7 @@ fn TemplateView(step: StepView) -> impl IntoView {
                         match var {
                             None => Either::Left(text),
                             Some(i) => Either::Right(view! {
-                                <span class=format!("tvar v{}", i % 6) title=preview(&value_of(&names[i]))>{text}</span>
+                                <span class=format!("tvar v{}", i % 6) title=format::clip(&value_of(&names[i]), 300)>{text}</span>
                             }),
                         }
                     })
@@ -442,13 +454,5 @@ fn TemplateView(step: StepView) -> impl IntoView {
     view! {
         <pre class="text mono" data-testid="template-text">{body}</pre>
         <div class="vars" data-testid="variables">{vars}</div>
-    }
-}
-
-/// The first 300 characters, for a tooltip.
-fn preview(text: &str) -> String {
-    match text.char_indices().nth(300) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
     }
 }

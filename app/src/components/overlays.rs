@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{copy_to_clipboard, highlight, StatusBadge, StepsTab};
 use crate::{
     functions::get_execution,
-    live::{LiveStore, RunView},
+    live::{LiveStore, RunView, StepView},
 };
 
 /// The quadrants, by the name their `data-panel` carries.
@@ -169,6 +169,7 @@ pub fn ContextMenu(
                 <button role="menuitem" data-testid="menu-copy-config" on:click=move |_| {
                     close();
                     spawn_local(async move {
+                        // Browsers allow a write shortly after the click, which this fetch fits in.
                         if let Ok(run) = get_execution(id).await {
                             copy_to_clipboard(&pretty(&run.config));
                         }
@@ -198,21 +199,19 @@ pub fn ContextMenu(
                             .find(|s| s.key() == key)
                             .cloned()
                     });
-                let (prompt, response) = match &step {
-                    Some(s) => (
-                        s.prompt.get_untracked().unwrap_or_default(),
-                        s.response.get_untracked(),
-                    ),
-                    None => Default::default(),
-                };
+                // Read when an item is chosen: a response may still be streaming in.
+                let text =
+                    move |of: fn(&StepView) -> String| step.as_ref().map(of).unwrap_or_default();
+                let prompt = text.clone();
+                let response = text;
                 Either::Right(view! {
                     <button role="menuitem" data-testid="menu-copy-prompt" on:click=move |_| {
                         close();
-                        copy_to_clipboard(&prompt);
+                        copy_to_clipboard(&prompt(|s| s.prompt.get_untracked().unwrap_or_default()));
                     }>"Copy prompt"</button>
                     <button role="menuitem" data-testid="menu-copy-response" on:click=move |_| {
                         close();
-                        copy_to_clipboard(&response);
+                        copy_to_clipboard(&response(|s| s.response.get_untracked()));
                     }>"Copy response"</button>
                     <button role="menuitem" data-testid="menu-raw" on:click=move |_| {
                         close();
@@ -278,7 +277,8 @@ enum Entry {
     Pipeline {
         name: String,
         runs: usize,
-        newest: Uuid,
+        /// Its run that started last, and when.
+        newest: (Uuid, chrono::DateTime<chrono::Utc>),
     },
     Run(Box<RunView>),
 }
@@ -286,7 +286,7 @@ enum Entry {
 impl Entry {
     fn target(&self) -> Uuid {
         match self {
-            Entry::Pipeline { newest, .. } => *newest,
+            Entry::Pipeline { newest, .. } => newest.0,
             Entry::Run(run) => run.id,
         }
     }
@@ -310,11 +310,16 @@ pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>)
                 .iter_mut()
                 .find(|e| matches!(e, Entry::Pipeline { name, .. } if *name == run.pipeline))
             {
-                Some(Entry::Pipeline { runs, .. }) => *runs += 1,
+                Some(Entry::Pipeline { runs, newest, .. }) => {
+                    *runs += 1;
+                    if run.started_at > newest.1 {
+                        *newest = (run.id, run.started_at);
+                    }
+                }
                 _ => pipelines.push(Entry::Pipeline {
                     name: run.pipeline.clone(),
                     runs: 1,
-                    newest: run.id,
+                    newest: (run.id, run.started_at),
                 }),
             }
         }

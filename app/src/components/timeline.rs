@@ -207,16 +207,13 @@ fn TimelineRow(
 /// the start of what came out.
 #[component]
 fn StepFocus(detail: RunDetail, selected_step: RwSignal<Option<String>>) -> impl IntoView {
-    let steps = detail.steps.clone();
-    let step = move || {
-        let key = selected_step.get();
-        steps.with(|steps| match key {
-            Some(key) => steps.iter().find(|s| s.key() == key).cloned(),
-            None => steps.iter().max_by_key(|s| s.started_at).cloned(),
-        })
+    let focused = {
+        let detail = detail.clone();
+        Memo::new(move |_| detail.focused_key(selected_step.get().as_deref()))
     };
     move || {
-        step().map(|step| {
+        let key = focused.get()?;
+        detail.step(&key).map(|step| {
             let params: Vec<(String, String)> = step
                 .config
                 .as_object()
@@ -236,14 +233,11 @@ fn StepFocus(detail: RunDetail, selected_step: RwSignal<Option<String>>) -> impl
                             .map(|o| {
                                 o.iter()
                                     .map(|(name, value)| {
-                                        let value = match value {
-                                            serde_json::Value::String(s) => s.clone(),
-                                            other => other.to_string(),
-                                        };
+                                        let value = format::plain(value);
                                         view! {
                                             <div class="io-line">
                                                 <span class="mono">{name.clone()}</span>
-                                                <span class="muted clip">{clip(&value, 160)}</span>
+                                                <span class="muted clip">{format::clip(&value, 160)}</span>
                                             </div>
                                         }
                                     })
@@ -254,7 +248,7 @@ fn StepFocus(detail: RunDetail, selected_step: RwSignal<Option<String>>) -> impl
             };
             let output = {
                 let response = step.response.clone();
-                move || response.with(|r| clip(r, 280))
+                move || response.with(|r| format::clip(r, 280))
             };
             view! {
                 <div class="step-focus" data-testid="step-focus">
@@ -291,27 +285,25 @@ fn compact(value: &serde_json::Value) -> String {
     }
 }
 
-/// The first `max` characters of `text`, with an ellipsis when cut.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
 /// The run's log, newest first: its history from the store, then live.
 #[component]
 fn RunLog(detail: RunDetail) -> impl IntoView {
     let log = detail.log.clone();
-    if log.read_untracked().is_none() {
-        let id = detail.id;
+    let failed = RwSignal::new(None::<String>);
+    let id = detail.id;
+    let load = move || {
+        failed.set(None);
         if let Some(store) = use_live() {
             spawn_local(async move {
-                if let Ok(lines) = get_run_log(id).await {
-                    store.show_log(id, lines);
+                match get_run_log(id).await {
+                    Ok(lines) => store.show_log(id, lines),
+                    Err(e) => failed.set(Some(e.to_string())),
                 }
             });
         }
+    };
+    if log.read_untracked().is_none() {
+        load();
     }
     let loading = {
         let log = log.clone();
@@ -320,7 +312,15 @@ fn RunLog(detail: RunDetail) -> impl IntoView {
     view! {
         <ol class="run-log mono small" id=LOG_ID tabindex="-1" data-testid="run-log" aria-label="Run log, newest first">
             <Show when=loading>
-                <li class="muted">"loading the log…"</li>
+                {move || match failed.get() {
+                    None => Either::Left(view! { <li class="muted">"loading the log…"</li> }),
+                    Some(e) => Either::Right(view! {
+                        <li class="error-text" role="alert">
+                            "The log could not be loaded: " {e} " "
+                            <button class="btn small" on:click=move |_| load()>"Try again"</button>
+                        </li>
+                    }),
+                }}
             </Show>
             <For
                 each=move || log.get().unwrap_or_default().into_iter().rev()

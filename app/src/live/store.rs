@@ -184,9 +184,33 @@ impl RunDetail {
                 .is_some_and(|log| log.last().is_none_or(|last| event.seq > last.seq))
         });
         if let Some(line) = RunLogLine::of(event).filter(|_| fresh) {
-            self.log
-                .update(|log| log.get_or_insert_with(Vec::new).push(line));
+            self.log.update(|log| {
+                let log = log.get_or_insert_with(Vec::new);
+                log.push(line);
+                if log.len() > RUN_LOG_KEPT {
+                    log.drain(..log.len() - RUN_LOG_KEPT);
+                }
+            });
         }
+    }
+
+    /// The key of the step attempt a view of this run focuses on: `selected` when the run has it,
+    /// else the one that started last (following the run as it goes). Tracks the steps: read it
+    /// in a `Memo`, so views rebuild when the focus moves, not whenever a step starts.
+    pub fn focused_key(&self, selected: Option<&str>) -> Option<String> {
+        self.steps.with(|steps| match selected {
+            Some(key) => steps.iter().find(|s| s.key() == key).map(StepView::key),
+            None => steps.iter().max_by_key(|s| s.started_at).map(StepView::key),
+        })
+    }
+
+    /// The step attempt with `key`, untracked.
+    pub fn step(&self, key: &str) -> Option<StepView> {
+        self.steps
+            .read_untracked()
+            .iter()
+            .find(|s| s.key() == key)
+            .cloned()
     }
 
     /// The latest attempt of `step`.
@@ -304,6 +328,9 @@ pub struct LiveStore {
     /// brought up to the moment: an event may have arrived before the store had it.
     recent: std::sync::Arc<std::sync::Mutex<VecDeque<Event>>>,
 }
+
+/// Lines kept in a run's log, as many as the server sends for its history.
+const RUN_LOG_KEPT: usize = 2000;
 
 /// Events kept for catching up a newly selected run.
 const RECENT_EVENTS_KEPT: usize = 4096;

@@ -188,18 +188,14 @@ fn Live(
                     overlays.close();
                     overlays.switcher.set(true);
                 }
-                "f" if focus(SEARCH_ID) => {
+                "f" if exists(SEARCH_ID) => {
                     event.prevent_default();
-                    panels.mobile.set("inspector");
+                    reveal(panels, "inspector", SEARCH_ID);
                 }
                 "l" if view != View::Step => {
                     event.prevent_default();
                     tab.set(StepsTab::Log);
-                    panels.mobile.set("steps");
-                    // The log renders on this tick; focus it on the next.
-                    request_animation_frame(|| {
-                        focus(LOG_ID);
-                    });
+                    reveal(panels, "steps", LOG_ID);
                 }
                 _ => {}
             }
@@ -241,9 +237,9 @@ fn Live(
                     let _ = control_run(run.id, action).await;
                 });
             }
-            "/" if focus(SEARCH_ID) => {
+            "/" if exists(SEARCH_ID) => {
                 event.prevent_default();
-                panels.mobile.set("inspector");
+                reveal(panels, "inspector", SEARCH_ID);
             }
             "?" => help.update(|h| *h = !*h),
             _ => {}
@@ -358,11 +354,24 @@ fn Live(
     }
 }
 
-/// Focuses the element with `id`; false when the page has none (the key is left to the browser).
-fn focus(id: &str) -> bool {
+/// Whether the page has an element `id` (else a shortcut for it is left to the browser).
+fn exists(id: &str) -> bool {
+    document().get_element_by_id(id).is_some()
+}
+
+/// Shows `panel` (the phone's tab, expanded on a tablet) and focuses its element `id` once it
+/// is visible: on the next frame, as a hidden element takes no focus and a new one is not
+/// rendered yet.
+fn reveal(panels: Panels, panel: &'static str, id: &'static str) {
     use leptos::wasm_bindgen::JsCast;
-    document()
-        .get_element_by_id(id)
-        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        .is_some_and(|e| e.focus().is_ok())
+    panels.mobile.set(panel);
+    panels.collapsed.update(|c| c.retain(|p| *p != panel));
+    request_animation_frame(move || {
+        if let Some(element) = document()
+            .get_element_by_id(id)
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = element.focus();
+        }
+    });
 }

@@ -11,7 +11,7 @@
 //! falls a full ring behind loses its oldest events, learns how many (`Next::Lagged`), and the
 //! loss is counted for it and in total; nobody else notices.
 
-mod partials;
+pub mod partials;
 pub mod relay;
 mod sequencer;
 
@@ -277,9 +277,9 @@ impl EventBus {
         self.inner.published.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The response of `step` of `execution` as far as it has streamed on this instance, and
-    /// the `seq` of its last chunk; none once the complete response is out.
-    pub fn partial_response(&self, execution: Uuid, step: &str) -> Option<(String, i64)> {
+    /// The response of `step` of `execution` (its latest attempt) as far as it has streamed on
+    /// this instance; none once the complete response is out.
+    pub fn partial_response(&self, execution: Uuid, step: &str) -> Option<partials::Partial> {
         self.inner.partials.get(execution, step)
     }
 
