@@ -104,14 +104,15 @@ test('drill into a step, watch its response stream, search it and copy it', asyn
     const marks = [...document.querySelectorAll('[data-testid="inspector"] mark')];
     return [marks.findIndex((m) => m.classList.contains('current')), marks.length];
   });
+  // (The simulated text differs per run, so the number of matches does too.)
   await page.press('[data-testid="inspector-search"]', 'Enter');
-  assert.deepEqual((await current())[0], 0);
+  const [first, total] = await current();
+  assert.equal(first, 0);
   await page.press('[data-testid="inspector-search"]', 'Enter');
-  assert.deepEqual((await current())[0], 1);
+  assert.equal((await current())[0], 1 % total);
   await page.press('[data-testid="inspector-search"]', 'Shift+Enter');
   await page.press('[data-testid="inspector-search"]', 'Shift+Enter');
-  const [at, total] = await current();
-  assert.equal(at, total - 1, 'wrapped round to the last match');
+  assert.equal((await current())[0], total - 1, 'wrapped round to the last match');
   await page.click('[data-testid="copy-response"]');
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), text);
   // The text export holds the same response.
