@@ -3,6 +3,8 @@
 //! matches, JSON and code coloured, copy and export. All LLM and user text is rendered as text
 //! nodes: markup in a prompt or a response never becomes HTML.
 
+use std::ops::Range;
+
 use leptos::{either::Either, prelude::*};
 use uuid::Uuid;
 
@@ -103,6 +105,10 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
     };
 
     let system = step.system_prompt.clone();
+    let system_text = {
+        let s = system.clone();
+        Signal::derive(move || s.get().unwrap_or_default())
+    };
     let prompt = {
         let p = step.prompt.clone();
         Signal::derive(move || p.get().unwrap_or_default())
@@ -115,24 +121,21 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
     };
     // Colours would be redone for every chunk; a streaming response is coloured once complete.
     let colour_response = Signal::derive(move || !streaming.get());
+    // Each text is searched once per change; its marks and the count share the result.
     let search = Signal::from(query);
-    let matches = {
-        let system = system.clone();
-        move || {
-            let q = query.get();
-            if q.is_empty() {
-                return None;
-            }
-            let count = |t: &str| highlight::matches(t, &q).len();
-            let counts = [
-                prompt.with(|t| count(t)),
-                response.with(|t| count(t)),
-                system.with(|s| s.as_deref().map_or(0, count)),
-            ];
-            // A text with more matches than are marked makes the total a lower bound.
-            let capped = counts.contains(&highlight::MARKS_LIMIT);
-            Some((counts.iter().sum(), capped))
+    let (system_marks, prompt_marks, response_marks) = (
+        marks_of(system_text, search),
+        marks_of(prompt, search),
+        marks_of(response, search),
+    );
+    let matches = move || {
+        if query.read().is_empty() {
+            return None;
         }
+        let counts = [system_marks, prompt_marks, response_marks].map(|m| m.with(Vec::len));
+        // A text with more matches than are marked makes the total a lower bound.
+        let capped = counts.contains(&highlight::MARKS_LIMIT);
+        Some((counts.iter().sum(), capped))
     };
     let has_prompt = {
         let p = step.prompt.clone();
@@ -173,16 +176,16 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
             </div>
             <SearchBox query matches />
             {move || error.get().map(|e| view! { <div class="run-error" role="alert">{e}</div> })}
-            {move || system.get().map(|s| view! {
+            {move || system.read().is_some().then(|| view! {
                 <h3 class="label">"System"</h3>
                 <pre class="text" data-testid="system-text">
-                    {rich(Signal::derive(move || s.clone()), search, Signal::derive(|| true))}
+                    {rich(system_text, system_marks, Signal::derive(|| true))}
                 </pre>
             })}
             <h3 class="label">"Prompt"</h3>
             <pre class="text" data-testid="prompt-text">
                 {move || if has_prompt() {
-                    Either::Left(rich(prompt, search, Signal::derive(|| true)))
+                    Either::Left(rich(prompt, prompt_marks, Signal::derive(|| true)))
                 } else {
                     Either::Right("(rendering…)")
                 }}
@@ -196,7 +199,7 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
                 <span class="muted small">{move || if streaming.get() { "streaming…" } else { "" }}</span>
             </h3>
             <pre class="text response" data-testid="response-text" data-step=key>
-                {rich(response, search, colour_response)}
+                {rich(response, response_marks, colour_response)}
             </pre>
         </div>
     }
@@ -308,13 +311,22 @@ fn blur(ev: &leptos::ev::KeyboardEvent) {
     let _ = ev;
 }
 
-/// `text` with search matches in `<mark>` and, when `colour`, JSON and code coloured. Plain text
-/// (a response streaming in) is a [`GrowingText`]: chunks are appended, never re-rendered.
-fn rich(text: Signal<String>, query: Signal<String>, colour: Signal<bool>) -> impl IntoView {
+/// Where `query` matches `text`, kept current as either changes.
+fn marks_of(text: Signal<String>, query: Signal<String>) -> Memo<Vec<Range<usize>>> {
+    Memo::new(move |_| query.with(|q| text.with(|t| highlight::matches(t, q))))
+}
+
+/// `text` with its search `marks` in `<mark>` and, when `colour`, JSON and code coloured. Plain
+/// text (a response streaming in) is a [`GrowingText`]: chunks are appended, never re-rendered.
+fn rich(
+    text: Signal<String>,
+    marks: Memo<Vec<Range<usize>>>,
+    colour: Signal<bool>,
+) -> impl IntoView {
+    let marked = Memo::new(move |_| marks.with(|m| !m.is_empty()));
     move || {
-        let q = query.get();
         let colour = colour.get();
-        if q.is_empty() && !colour {
+        if !colour && !marked.get() {
             return Either::Left(view! { <GrowingText text /> });
         }
         Either::Right(move || {
@@ -324,26 +336,35 @@ fn rich(text: Signal<String>, query: Signal<String>, colour: Signal<bool>) -> im
                 } else {
                     Vec::new()
                 };
-                let marks = highlight::matches(t, &q);
-                if tokens.is_empty() && marks.is_empty() {
-                    return Either::Left(t.clone());
-                }
-                Either::Right(
-                    highlight::pieces(t.len(), &tokens, &marks)
-                        .into_iter()
-                        .map(|piece| {
-                            let s = t[piece.range].to_owned();
-                            let class = piece.token.map(highlight::Token::class);
-                            match piece.mark {
-                                Some(_) => Either::Left(view! { <mark class=class>{s}</mark> }),
-                                None => Either::Right(view! { <span class=class>{s}</span> }),
-                            }
-                        })
-                        .collect_view(),
-                )
+                marks.with(|marks| {
+                    if tokens.is_empty() && marks.is_empty() {
+                        Either::Left(t.clone())
+                    } else {
+                        Either::Right(pieces_view(t, &tokens, marks))
+                    }
+                })
             })
         })
     }
+}
+
+/// `t` cut into coloured `<span>`s and `<mark>`ed matches, each around a text node.
+pub(super) fn pieces_view(
+    t: &str,
+    tokens: &[(Range<usize>, highlight::Token)],
+    marks: &[Range<usize>],
+) -> impl IntoView {
+    highlight::pieces(t.len(), tokens, marks)
+        .into_iter()
+        .map(|piece| {
+            let s = t[piece.range].to_owned();
+            let class = piece.token.map(highlight::Token::class);
+            match piece.mark {
+                Some(_) => Either::Left(view! { <mark class=class>{s}</mark> }),
+                None => Either::Right(view! { <span class=class>{s}</span> }),
+            }
+        })
+        .collect_view()
 }
 
 /// `text` in one text node that grows in place: each chunk is appended to the node, so the DOM's

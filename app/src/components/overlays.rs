@@ -4,7 +4,7 @@
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use uuid::Uuid;
 
-use super::{copy_to_clipboard, highlight, StatusBadge, StepsTab};
+use super::{copy_to_clipboard, highlight, inspector::pieces_view, StatusBadge, StepsTab};
 use crate::{
     functions::get_execution,
     live::{LiveStore, RunView, StepView},
@@ -250,13 +250,7 @@ pub fn RawDialog(overlays: Overlays) -> impl IntoView {
     move || {
         let (title, json) = overlays.raw.get()?;
         let label = title.clone();
-        let tokens = highlight::syntax(&json);
-        let body = highlight::pieces(json.len(), &tokens, &[])
-            .into_iter()
-            .map(|piece| {
-                view! { <span class=piece.token.map(highlight::Token::class)>{json[piece.range].to_owned()}</span> }
-            })
-            .collect_view();
+        let body = pieces_view(&json, &highlight::syntax(&json), &[]);
         Some(view! {
             <div class="scrim" on:click=move |_| overlays.raw.set(None)>
                 <div class="dialog" role="dialog" aria-label=label data-testid="raw-dialog" on:click=|e| e.stop_propagation()>

@@ -271,7 +271,6 @@ fn StepFocus(detail: RunDetail, selected_step: RwSignal<Option<String>>) -> impl
 /// A JSON value in one short line: `0.7`, `draft`, `[outline, draft]`.
 fn compact(value: &serde_json::Value) -> String {
     match value {
-        serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(items) => {
             let items: Vec<String> = items.iter().map(compact).collect();
             format!("[{}]", items.join(", "))
@@ -281,7 +280,7 @@ fn compact(value: &serde_json::Value) -> String {
             .map(|(k, v)| format!("{k} {}", compact(v)))
             .collect::<Vec<_>>()
             .join(", "),
-        other => other.to_string(),
+        scalar => format::plain(scalar),
     }
 }
 

@@ -383,13 +383,7 @@ impl LiveStore {
     /// (applying an event twice is harmless: steps are keyed, a streamed response is replaced
     /// by the complete one).
     pub fn show_detail(&self, detail: RunDetail) {
-        if let Ok(recent) = self.recent.lock() {
-            for event in recent.iter() {
-                if event.body.scope().execution_id == Some(detail.id) {
-                    detail.apply(event);
-                }
-            }
-        }
+        self.seen_about(detail.id, |event| detail.apply(event));
         self.detail.set(Some(detail));
     }
 
@@ -400,12 +394,16 @@ impl LiveStore {
             return;
         };
         detail.log.set(Some(lines));
+        self.seen_about(id, |event| detail.log_line(event));
+    }
+
+    /// Runs `f` on each recent event about execution `id`, oldest first.
+    fn seen_about(&self, id: Uuid, mut f: impl FnMut(&Event)) {
         if let Ok(recent) = self.recent.lock() {
-            for event in recent.iter() {
-                if event.body.scope().execution_id == Some(id) {
-                    detail.log_line(event);
-                }
-            }
+            recent
+                .iter()
+                .filter(|event| event.body.scope().execution_id == Some(id))
+                .for_each(&mut f);
         }
     }
 
