@@ -18,8 +18,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::{
+    bus::writer::EventWriter,
     bus::{BusLimits, EventBus},
-    db::{queries, writer::EventWriter},
+    db::queries,
     engine::{recovery, Engine, EngineConfig},
     http::{events::LiveSettings, ingest::IngestClaims},
 };

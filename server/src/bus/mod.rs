@@ -14,6 +14,7 @@
 pub mod partials;
 pub mod relay;
 mod sequencer;
+pub mod writer;
 
 use std::{
     collections::VecDeque,
@@ -30,7 +31,8 @@ use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::writer::{EventWriter, Origin};
+use crate::db::projection::Origin;
+use writer::EventWriter;
 
 /// An event as the bus hands it out: numbered, and serialised once for every subscriber
 /// (with a thousand SSE clients, serialising per client would dominate the bus's CPU time).

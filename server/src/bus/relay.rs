@@ -10,7 +10,7 @@ use sqlx::{postgres::PgListener, PgPool};
 use uuid::Uuid;
 
 use super::{Delivered, EventBus};
-use crate::db::{events::read_range, writer::NOTIFY_CHANNEL};
+use crate::db::{events::read_range, projection::NOTIFY_CHANNEL};
 
 #[derive(Debug, Deserialize)]
 struct Announcement {

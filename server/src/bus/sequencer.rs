@@ -7,8 +7,8 @@ use app::models::Event;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use super::writer::Record;
 use super::{Command, Delivered, EventBus};
-use crate::db::writer::Record;
 
 /// Most events numbered with one query.
 const MAX_BATCH: usize = 4096;

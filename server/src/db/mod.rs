@@ -5,7 +5,7 @@ pub mod embedded;
 pub mod events;
 pub mod executions;
 pub mod queries;
-pub mod writer;
+pub mod projection;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use crate::{
     bus::{PublishError, Submission},
-    db::{self, writer::Origin},
+    db::{self, projection::Origin},
     state::AppState,
 };
 

@@ -1,29 +1,20 @@
-//! Batched persistence of bus events: buffered and written every 100 ms in one transaction of
-//! multi-row statements (UNNEST), never row by row; at once when an execution completes, fails or
-//! is cancelled, and on shutdown. Each flush ends with one NOTIFY carrying its sequence range, so
-//! other instances on the database can relay the batch.
+//! Events as rows: one batch of numbered events written in one transaction of multi-row
+//! statements (UNNEST), never row by row — the `events` log, then the rows of
+//! `pipeline_executions`, `step_executions` and `log_entries` the events describe, and one NOTIFY
+//! carrying the batch's sequence range so other instances can relay it. When to write (batching,
+//! flush timing, acknowledgements, isolating a refused event) is the bus writer's business
+//! (`bus::writer`); this module only knows the tables.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicI64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::collections::HashMap;
 
-use app::models::EventBody;
+use app::models::{events::Resync, EventBody};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-
-use crate::bus::{Delivered, PublishError};
 
 /// The NOTIFY channel batches are announced on.
 pub const NOTIFY_CHANNEL: &str = "pipescope_events";
-const NONE: i64 = i64::MIN;
 
 /// Where an event came from; stored as the execution's `source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,218 +32,117 @@ impl Origin {
     }
 }
 
-/// A numbered event waiting to be written.
-pub struct Record {
-    pub event: Arc<Delivered>,
+/// A numbered event as the store sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub body: &'a EventBody,
     pub origin: Origin,
-    pub client_id: Option<String>,
-    pub ack: Option<oneshot::Sender<Result<i64, PublishError>>>,
-}
-
-enum Message {
-    Write(Record),
-    Close(oneshot::Sender<()>),
-}
-
-/// Handle to the writer task.
-#[derive(Clone)]
-pub struct EventWriter {
-    tx: mpsc::UnboundedSender<Message>,
-    instance: Uuid,
-    progress: Arc<Progress>,
-}
-
-#[derive(Default)]
-struct Progress {
-    /// Highest seq written (NONE before the first flush).
-    flushed_through: AtomicI64,
-    /// Lowest seq in the writer's buffer, not yet written (NONE when the buffer is empty).
-    oldest_unflushed: AtomicI64,
-}
-
-impl EventWriter {
-    /// Starts the writer task for this instance.
-    pub fn start(pool: PgPool, instance: Uuid, interval: Duration) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let progress = Arc::new(Progress {
-            flushed_through: AtomicI64::new(NONE),
-            oldest_unflushed: AtomicI64::new(NONE),
-        });
-        tokio::spawn(run(pool, instance, interval, rx, progress.clone()));
-        Self {
-            tx,
-            instance,
-            progress,
-        }
-    }
-
-    pub fn instance(&self) -> Uuid {
-        self.instance
-    }
-
-    pub fn write(&self, record: Record) {
-        if let Err(mpsc::error::SendError(Message::Write(record))) =
-            self.tx.send(Message::Write(record))
-        {
-            if let Some(ack) = record.ack {
-                let _ = ack.send(Err(PublishError::Closed));
-            }
-        }
-    }
-
-    /// Writes what is buffered and stops the task.
-    pub async fn close(&self) {
-        let (done, closed) = oneshot::channel();
-        if self.tx.send(Message::Close(done)).is_ok() {
-            let _ = closed.await;
-        }
-    }
-
-    pub fn flushed_through(&self) -> Option<i64> {
-        Some(self.progress.flushed_through.load(Ordering::Acquire)).filter(|&s| s != NONE)
-    }
-
-    pub fn oldest_unflushed(&self) -> Option<i64> {
-        Some(self.progress.oldest_unflushed.load(Ordering::Acquire)).filter(|&s| s != NONE)
-    }
-}
-
-async fn run(
-    pool: PgPool,
-    instance: Uuid,
-    interval: Duration,
-    mut rx: mpsc::UnboundedReceiver<Message>,
-    progress: Arc<Progress>,
-) {
-    let mut buffer: Vec<Record> = Vec::new();
-    let mut attempts = Attempts::default();
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            message = rx.recv() => match message {
-                Some(Message::Write(record)) => {
-                    let is_final = record.event.body.is_final();
-                    // Set by the task that flushes, so it is never cleared for a record the
-                    // flush did not contain. Records still in the channel are the newest events,
-                    // always inside the replay window, so they need no tracking.
-                    if buffer.is_empty() {
-                        progress.oldest_unflushed.store(record.event.seq, Ordering::Release);
-                    }
-                    buffer.push(record);
-                    if is_final {
-                        flush(&pool, instance, &mut buffer, &mut attempts, &progress).await;
-                    }
-                }
-                Some(Message::Close(done)) => {
-                    flush(&pool, instance, &mut buffer, &mut attempts, &progress).await;
-                    let _ = done.send(());
-                    return;
-                }
-                None => {
-                    flush(&pool, instance, &mut buffer, &mut attempts, &progress).await;
-                    return;
-                }
-            },
-            _ = ticker.tick() => {
-                if !buffer.is_empty() {
-                    flush(&pool, instance, &mut buffer, &mut attempts, &progress).await;
-                }
-            }
-        }
-    }
-}
-
-/// Writes the buffer. A lost connection is retried (the events stay buffered, in order); a
-/// batch the database rejects is reported to its publishers and logged, never retried forever.
-async fn flush(
-    pool: &PgPool,
-    instance: Uuid,
-    buffer: &mut Vec<Record>,
-    attempts: &mut Attempts,
-    progress: &Progress,
-) {
-    if buffer.is_empty() {
-        return;
-    }
-    let mut delay = Duration::from_millis(50);
-    let outcome = loop {
-        match write_batch(pool, instance, buffer, attempts).await {
-            Ok(()) => break Ok(()),
-            Err(error) if is_transient(&error) => {
-                tracing::warn!("cannot write events ({error}); retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => {
-                tracing::error!(
-                    "dropping a batch of {} events the database rejected: {error}",
-                    buffer.len()
-                );
-                break Err(PublishError::NotPersisted(error.to_string()));
-            }
-        }
-    };
-    let last = buffer.last().map(|r| r.event.seq).unwrap_or(NONE);
-    progress.flushed_through.fetch_max(last, Ordering::AcqRel);
-    progress.oldest_unflushed.store(NONE, Ordering::Release);
-    for record in buffer.drain(..) {
-        if let Some(ack) = record.ack {
-            let _ = ack.send(outcome.clone().map(|()| record.event.seq));
-        }
-    }
-}
-
-/// Errors that go away when the database comes back (connection lost, server restarting).
-fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
-        _ => false,
-    }
+    pub client_id: Option<&'a str>,
 }
 
 /// The attempt each running step is on, so that a step's later events update its latest row
 /// even when a retry starts in the same batch. Unknown steps (events of an execution started
-/// before a restart) fall back to the highest attempt in the store.
-#[derive(Default)]
-struct Attempts(HashMap<(Uuid, String), i32>);
+/// before a restart) fall back to the highest attempt in the store. Cloned before a write so
+/// that a transaction the database refuses leaves it as it was.
+#[derive(Default, Clone)]
+pub struct Attempts(HashMap<(Uuid, String), i32>);
 
-async fn write_batch(
+/// Writes `events` (in seq order) in one transaction and announces them with one NOTIFY.
+/// `attempts` is updated only when the transaction commits.
+pub async fn write_batch(
     pool: &PgPool,
     instance: Uuid,
-    records: &[Record],
+    events: &[StoredEvent<'_>],
     attempts: &mut Attempts,
 ) -> Result<(), sqlx::Error> {
+    let mut next_attempts = attempts.clone();
     let mut tx = pool.begin().await?;
-    insert_events(&mut tx, instance, records).await?;
+    insert_events(&mut tx, instance, events).await?;
 
     let mut projection = Projection::default();
-    for record in records {
-        projection.apply(record, instance, attempts);
+    for event in events {
+        projection.apply(event, instance, &mut next_attempts);
     }
     projection.write(&mut tx).await?;
 
-    let first = records.first().map(|r| r.event.seq).unwrap_or_default();
-    let last = records.last().map(|r| r.event.seq).unwrap_or_default();
+    let first = events.first().map(|e| e.seq).unwrap_or_default();
+    let last = events.last().map(|e| e.seq).unwrap_or_default();
+    notify(&mut tx, instance, first, last).await?;
+    tx.commit().await?;
+    *attempts = next_attempts;
+    Ok(())
+}
+
+async fn notify(
+    tx: &mut Transaction<'_, Postgres>,
+    instance: Uuid,
+    first: i64,
+    last: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(NOTIFY_CHANNEL)
         .bind(format!(
             r#"{{"origin":"{instance}","from":{first},"to":{last}}}"#
         ))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// An event the database refused for good, recorded in its place: a `bus:resync` under its
+/// `seq` (so a client resuming across it from the store reloads instead of silently missing what
+/// it was shown live) and an `error` line in the global log naming it and the reason.
+pub async fn write_refusal(
+    pool: &PgPool,
+    instance: Uuid,
+    refused: &StoredEvent<'_>,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let scope = refused.body.scope();
+    let payload = serde_json::to_value(EventBody::BusResync(Resync {
+        reason: format!("event {} could not be stored; reload", refused.seq),
+        dropped: None,
+    }))
+    .unwrap_or(Value::Null);
+    let execution = scope
+        .execution_id
+        .map(|id| format!(" of execution {id}"))
+        .unwrap_or_default();
+    let message = format!(
+        "event {} ({}{execution}) was shown live but could not be stored: {}",
+        refused.seq,
+        refused.body.name(),
+        reason.replace('\0', "\\0"),
+    );
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO events (seq, name, execution_id, step_name, at, origin, client_id, payload)
+         VALUES ($1, 'bus:resync', NULL, NULL, $2, $3, NULL, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(refused.seq)
+    .bind(refused.at)
+    .bind(instance)
+    .bind(payload)
+    .execute(&mut *tx)
+    .await?;
+    // Not tied to the execution: it may be the very row that was refused.
+    sqlx::query("INSERT INTO log_entries (level, message, logged_at) VALUES ('error', $1, $2)")
+        .bind(message)
+        .bind(refused.at)
         .execute(&mut *tx)
         .await?;
+    notify(&mut tx, instance, refused.seq, refused.seq).await?;
     tx.commit().await
 }
 
 async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
     instance: Uuid,
-    records: &[Record],
+    events: &[StoredEvent<'_>],
 ) -> Result<(), sqlx::Error> {
-    let n = records.len();
+    let n = events.len();
     let (mut seqs, mut names, mut executions, mut steps, mut ats, mut client_ids, mut payloads) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -262,16 +152,15 @@ async fn insert_events(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for record in records {
-        let event = &record.event;
+    for event in events {
         let scope = event.body.scope();
         seqs.push(event.seq);
-        names.push(event.name());
+        names.push(event.body.name());
         executions.push(scope.execution_id);
-        steps.push(scope.step.map(str::to_owned));
+        steps.push(scope.step);
         ats.push(event.at);
-        client_ids.push(record.client_id.clone());
-        payloads.push(serde_json::to_value(&event.body).unwrap_or(Value::Null));
+        client_ids.push(event.client_id);
+        payloads.push(serde_json::to_value(event.body).unwrap_or(Value::Null));
     }
     sqlx::query(
         "INSERT INTO events (seq, name, execution_id, step_name, at, origin, client_id, payload)
@@ -377,16 +266,16 @@ fn clamp_i32(n: impl TryInto<i32>) -> i32 {
 }
 
 impl Projection {
-    fn apply(&mut self, record: &Record, instance: Uuid, attempts: &mut Attempts) {
-        let at = record.event.at;
-        match &record.event.body {
+    fn apply(&mut self, event: &StoredEvent<'_>, instance: Uuid, attempts: &mut Attempts) {
+        let at = event.at;
+        match event.body {
             EventBody::PipelineStarted(e) => self.new_executions.push(NewExecution {
                 id: e.execution_id,
                 pipeline: e.pipeline.clone(),
                 version: e.version.map(clamp_i32),
                 batch_id: e.batch_id,
-                instance: (record.origin == Origin::Engine).then_some(instance),
-                source: record.origin.as_str(),
+                instance: (event.origin == Origin::Engine).then_some(instance),
+                source: event.origin.as_str(),
                 config: e.config.clone(),
                 inputs: e.inputs.clone(),
                 started_at: e.started_at,
@@ -469,8 +358,8 @@ impl Projection {
             | EventBody::BusHeartbeat(_)
             | EventBody::BusResync(_) => {}
         }
-        if record.event.body.is_final() {
-            if let Some(id) = record.event.body.scope().execution_id {
+        if event.body.is_final() {
+            if let Some(id) = event.body.scope().execution_id {
                 attempts.0.retain(|(execution, _), _| *execution != id);
             }
         }
