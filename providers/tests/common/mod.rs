@@ -1,10 +1,14 @@
 //! Helpers shared by the provider tests.
 #![allow(dead_code)] // Each test file uses a different subset.
 
-use std::time::Duration;
+pub mod formats;
+
+use std::{fmt::Display, time::Duration};
 
 use futures::StreamExt;
-use providers::{ChatRequest, Delta, DeltaStream, ErrorKind, Provider, ProviderError, Usage};
+use providers::{
+    fakes::Reply, ChatRequest, Delta, DeltaStream, ErrorKind, Provider, ProviderError, Usage,
+};
 
 /// Everything a stream produced, up to its end or first error.
 #[derive(Debug, Default)]
@@ -66,6 +70,32 @@ pub async fn call(provider: &dyn Provider, request: ChatRequest) -> Outcome {
     })
     .await
     .expect("the call finishes within 10 s")
+}
+
+/// The error a call ends with, for a call that must fail.
+pub async fn call_error(provider: &dyn Provider, request: ChatRequest) -> ProviderError {
+    call(provider, request).await.error.expect("an error")
+}
+
+/// Fails naming the first of `parts` missing from `message`, after `context` (the case and
+/// format that failed, where a test checks several).
+#[track_caller]
+pub fn assert_mentions(message: &str, parts: &[&str], context: impl Display) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "{context}: {part:?} missing from {message:?}"
+        );
+    }
+}
+
+/// A 200 event stream with exactly this body, for what a provider would never send.
+pub fn raw_events(body: impl Into<String>) -> Reply {
+    Reply::Raw {
+        status: 200,
+        content_type: "text/event-stream".to_owned(),
+        body: body.into(),
+    }
 }
 
 /// A loopback URL nothing listens on.
