@@ -32,3 +32,10 @@ impl FromServerFnError for AppError {
         AppError::ServerFn(value)
     }
 }
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::Database(error.to_string())
+    }
+}

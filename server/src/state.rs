@@ -18,11 +18,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::{
-    bus::writer::EventWriter,
-    bus::{BusLimits, EventBus},
+    bus::{claims::IngestClaims, writer::EventWriter, BusLimits, EventBus, LiveSettings},
     db::queries,
     engine::{recovery, Engine, EngineConfig},
-    http::{events::LiveSettings, ingest::IngestClaims},
 };
 
 /// Tunables of the live backbone; defaults are the production values.
@@ -181,22 +179,17 @@ impl Backend for AppState {
     }
 
     async fn snapshot(&self) -> Result<Snapshot, AppError> {
-        queries::snapshot(&self.pool)
-            .await
-            .map_err(|e| AppError::Database(e.to_string()))
+        Ok(queries::snapshot(&self.pool).await?)
     }
 
     async fn execution(&self, id: Uuid) -> Result<ExecutionDetail, AppError> {
         self.execution_detail(id)
-            .await
-            .map_err(|e| AppError::Database(e.to_string()))?
+            .await?
             .ok_or_else(|| AppError::NotFound(format!("no execution {id}")))
     }
 
     async fn run_log(&self, id: Uuid) -> Result<Vec<RunLogLine>, AppError> {
-        let events = crate::db::events::of_execution(&self.pool, id, 2000)
-            .await
-            .map_err(|e| AppError::Database(e.to_string()))?;
+        let events = crate::db::events::of_execution(&self.pool, id, 2000).await?;
         Ok(events.iter().filter_map(RunLogLine::of).collect())
     }
 
@@ -208,7 +201,7 @@ impl Backend for AppState {
         };
         result.map(|_| ()).map_err(|error| match error {
             crate::engine::EngineError::NotFound(m) => AppError::NotFound(m),
-            crate::engine::EngineError::Store(e) => AppError::Database(e.to_string()),
+            crate::engine::EngineError::Store(e) => e.into(),
             other => AppError::Refused(other.to_string()),
         })
     }

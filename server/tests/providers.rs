@@ -343,3 +343,63 @@ async fn a_provider_that_overruns_the_budget_is_cut_off_and_cancel_closes_the_re
         assert_eq!(settled(addr, execution).await["status"], "cancelled");
     }
 }
+
+/// A model's output may hold a NUL, which the store cannot hold: the engine streams, hands on
+/// and stores the same text with U+FFFD in its place, says so in the run's log, and the run
+/// completes.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_nul_in_a_models_output_is_replaced_and_the_run_completes(pool: PgPool) {
+    let (addr, _fakes) = setup(pool.clone(), |_| {
+        vec![Reply::stream(
+            &["a\u{0}b", "c"],
+            Usage {
+                prompt_tokens: 3,
+                completion_tokens: 2,
+            },
+        )]
+    })
+    .await;
+    let mut client = connect(addr, "", None).await;
+    for kind in KINDS {
+        let name = instance(kind);
+        let execution = start(addr, &one_step(&name, "")).await;
+        let frames = run_to_end(&mut client, execution).await;
+        assert_eq!(chunks(&frames).concat(), "a\u{FFFD}bc", "{name}");
+
+        let detail = settled(addr, execution).await;
+        assert_eq!(detail["status"], "completed", "{name}: {detail}");
+        assert_eq!(detail["steps"][0]["response"], "a\u{FFFD}bc", "{name}");
+        let warned: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM log_entries
+             WHERE execution_id = $1 AND level = 'warn' AND message LIKE '%NUL%'",
+        )
+        .bind(execution)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert_eq!(warned, 1, "{name}");
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_run_started_with_a_nul_in_its_inputs_is_refused_saying_where(pool: PgPool) {
+    let (addr, _fakes) = setup(pool.clone(), |_| Vec::new()).await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/executions"))
+        .json(&json!({ "yaml": one_step("fake-openai", ""), "inputs": {"who": "x\u{0}y"} }))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(response.status().as_u16(), 422);
+    let answer: Value = response.json().await.expect("json");
+    let message = answer["error"].as_str().unwrap_or("");
+    assert!(
+        message.contains("inputs.who") && message.contains("NUL"),
+        "{message}"
+    );
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM pipeline_executions")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(runs, 0);
+}

@@ -6,11 +6,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// An execution with all its step attempts, as `GET /api/executions/{id}` answers.
+/// An execution with all its step attempts, as `GET /api/executions/{id}` answers. Read from
+/// `pipeline_executions` as it is (the steps are a second query).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct ExecutionDetail {
     pub id: Uuid,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_name"))]
     pub pipeline: String,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_version"))]
     pub version: Option<i32>,
     pub status: String,
     pub source: String,
@@ -24,10 +28,13 @@ pub struct ExecutionDetail {
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub steps: Vec<StepDetail>,
 }
 
+/// One attempt of one step, read from `step_executions` as it is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct StepDetail {
     pub id: i64,
     pub step: String,
@@ -46,6 +53,7 @@ pub struct StepDetail {
     /// For a step still streaming: the `seq` of the last chunk in `response` (which then holds
     /// the text so far); later chunks continue it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub streamed_through: Option<i64>,
     pub token_budget: Option<i32>,
     pub prompt_tokens: Option<i32>,

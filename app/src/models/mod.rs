@@ -5,6 +5,7 @@ mod execution;
 mod health;
 mod run_log;
 mod snapshot;
+mod status;
 
 pub use events::{
     Event, EventBody, LogContext, LogEntry, LogLevel, PipelineCompleted, PipelineError,
@@ -15,3 +16,4 @@ pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
 pub use run_log::RunLogLine;
 pub use snapshot::{LogLine, MetricsSample, RunSummary, Snapshot, StoreTotals};
+pub use status::{AttemptStatus, RunStatus};

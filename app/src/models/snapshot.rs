@@ -24,6 +24,7 @@ pub struct Snapshot {
 
 /// Live totals at one moment: a `metrics_snapshots` row, or a `metrics:updated` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct MetricsSample {
     pub at: DateTime<Utc>,
     pub tokens_total: i64,
@@ -36,9 +37,12 @@ pub struct MetricsSample {
     pub throughput_per_min: f64,
 }
 
+/// A run as the dashboard's grid shows it, read by the overview query as it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct RunSummary {
     pub id: Uuid,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_name"))]
     pub pipeline: String,
     pub status: String,
     /// `engine` (run here) or `ingest` (reported by another program).
@@ -66,10 +70,12 @@ pub struct StoreTotals {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct LogLine {
     pub level: String,
     pub message: String,
     pub logged_at: DateTime<Utc>,
     pub execution_id: Option<Uuid>,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "step_name"))]
     pub step: Option<String>,
 }

@@ -11,6 +11,7 @@
 //! falls a full ring behind loses its oldest events, learns how many (`Next::Lagged`), and the
 //! loss is counted for it and in total; nobody else notices.
 
+pub mod claims;
 pub mod partials;
 pub mod relay;
 mod sequencer;
@@ -22,6 +23,7 @@ use std::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
+    time::Duration,
 };
 
 use app::models::{Event, EventBody};
@@ -79,6 +81,26 @@ impl Default for BusLimits {
             // shared, so this costs the same for 1 subscriber or 10,000.
             subscriber_buffer: 16_384,
             replay_window: 65_536,
+        }
+    }
+}
+
+/// Timings of a subscriber's stream and how far back it may replay (the SSE endpoint uses
+/// them; they are the bus's settings because the replay plan is the bus's).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    pub heartbeat: Duration,
+    pub keep_alive: Duration,
+    /// Most events replayed from Postgres before a client is told to resync instead.
+    pub replay_limit: i64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(15),
+            replay_limit: 100_000,
         }
     }
 }

@@ -196,7 +196,8 @@ impl Task {
     ) {
         // Halving iteratively with an explicit stack: a batch of n events with one bad event
         // costs about 2·log2(n) transactions.
-        let mut pending = vec![0..records.len()];
+        let mut pending = Vec::with_capacity(64);
+        pending.push(0..records.len());
         while let Some(range) = pending.pop() {
             let slice = &records[range.clone()];
             match self.write_retrying(slice).await {

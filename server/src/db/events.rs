@@ -79,6 +79,27 @@ pub async fn known_executions(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, 
         .await
 }
 
+/// Which of the (execution, step) pairs have a stored attempt.
+pub async fn known_steps(
+    pool: &PgPool,
+    pairs: &[(Uuid, String)],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, steps): (Vec<Uuid>, Vec<&str>) =
+        pairs.iter().map(|(id, step)| (*id, step.as_str())).unzip();
+    sqlx::query_as(
+        "SELECT DISTINCT s.execution_id, s.step_name
+         FROM UNNEST($1::uuid[], $2::text[]) AS p(execution_id, step_name)
+         JOIN step_executions s USING (execution_id, step_name)",
+    )
+    .bind(ids)
+    .bind(steps)
+    .fetch_all(pool)
+    .await
+}
+
 /// The stored events of one execution, oldest first, at most `limit` (the newest ones when
 /// there are more).
 pub async fn of_execution(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Event>, sqlx::Error> {

@@ -1,16 +1,13 @@
-//! Reads of executions and their steps: what the run API answers with, and what re-runs and
-//! replays need from a finished run.
+//! Reads of executions and their steps: what the run API answers with, and the records of a
+//! finished run that re-runs and replays start from (`engine::replay`).
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-use app::models::{ExecutionDetail, StepDetail};
-
-use crate::engine::{EngineError, StartRequest};
+use app::models::ExecutionDetail;
 
 /// What a re-run or replay needs from a past run.
 #[derive(Debug, Clone, FromRow)]
@@ -22,39 +19,6 @@ pub struct RunRecord {
     pub status: String,
     pub inputs: Value,
     pub config: Value,
-}
-
-impl RunRecord {
-    /// The request that starts this run again (same definition version, inputs, env, overrides).
-    pub fn start_request(&self) -> Result<StartRequest, EngineError> {
-        if self.source != "engine" {
-            return Err(EngineError::Conflict(
-                "this run was reported through the ingest API; only runs started by pipescope \
-                 can be re-run or replayed"
-                    .into(),
-            ));
-        }
-        let text = |key: &str| {
-            self.config
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        Ok(StartRequest {
-            pipeline: Some(self.pipeline_name.clone()),
-            version: self.pipeline_version.and_then(|v| u32::try_from(v).ok()),
-            yaml: None,
-            inputs: self.inputs.as_object().cloned().unwrap_or_default(),
-            env: self
-                .config
-                .get("env")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-            provider: text("provider"),
-            model: text("model"),
-        })
-    }
 }
 
 pub async fn run_record(pool: &PgPool, id: Uuid) -> Result<Option<RunRecord>, sqlx::Error> {
@@ -109,55 +73,8 @@ pub async fn step_outputs(
     Ok(rows.into_iter().collect())
 }
 
-#[derive(FromRow)]
-struct StepRow {
-    id: i64,
-    step: String,
-    attempt: i32,
-    /// The attempt this one replays.
-    replay_of: Option<i32>,
-    status: String,
-    provider: Option<String>,
-    model: Option<String>,
-    config: Value,
-    system_prompt: Option<String>,
-    template: Option<String>,
-    variables: Option<Value>,
-    prompt: Option<String>,
-    response: Option<String>,
-    token_budget: Option<i32>,
-    prompt_tokens: Option<i32>,
-    completion_tokens: Option<i32>,
-    total_tokens: Option<i32>,
-    cost_usd: Option<f64>,
-    ttft_ms: Option<i32>,
-    duration_ms: Option<i64>,
-    error: Option<String>,
-    started_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(FromRow)]
-struct ExecutionRow {
-    id: Uuid,
-    pipeline_name: String,
-    pipeline_version: Option<i32>,
-    status: String,
-    source: String,
-    batch_id: Option<Uuid>,
-    inputs: Value,
-    config: Value,
-    results: Option<Value>,
-    error: Option<String>,
-    total_tokens: i64,
-    cost_usd: f64,
-    started_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-    duration_ms: Option<i64>,
-}
-
 pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<ExecutionDetail>, sqlx::Error> {
-    let Some(row): Option<ExecutionRow> = sqlx::query_as(
+    let Some(mut execution): Option<ExecutionDetail> = sqlx::query_as(
         "SELECT id, pipeline_name, pipeline_version, status, source, batch_id, inputs, config,
                 results, error, total_tokens, cost_usd::float8 AS cost_usd, started_at,
                 completed_at, duration_ms
@@ -169,7 +86,7 @@ pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<ExecutionDetail>, 
     else {
         return Ok(None);
     };
-    let steps: Vec<StepRow> = sqlx::query_as(
+    execution.steps = sqlx::query_as(
         "SELECT s.id, s.step_name AS step, s.attempt, o.attempt AS replay_of, s.status, s.provider,
                 s.model, s.config, s.system_prompt, s.template, s.variables, s.prompt, s.response,
                 s.token_budget, s.prompt_tokens, s.completion_tokens, s.total_tokens,
@@ -181,24 +98,7 @@ pub async fn detail(pool: &PgPool, id: Uuid) -> Result<Option<ExecutionDetail>, 
     .bind(id)
     .fetch_all(pool)
     .await?;
-    Ok(Some(ExecutionDetail {
-        id: row.id,
-        pipeline: row.pipeline_name,
-        version: row.pipeline_version,
-        status: row.status,
-        source: row.source,
-        batch_id: row.batch_id,
-        inputs: row.inputs,
-        config: row.config,
-        results: row.results,
-        error: row.error,
-        total_tokens: row.total_tokens,
-        cost_usd: row.cost_usd,
-        started_at: row.started_at,
-        completed_at: row.completed_at,
-        duration_ms: row.duration_ms,
-        steps: steps.into_iter().map(StepRow::into_detail).collect(),
-    }))
+    Ok(Some(execution))
 }
 
 /// The executions of a batch, by status.
@@ -216,35 +116,4 @@ pub async fn batch_counts(
         .into_iter()
         .map(|(status, n)| (status, Value::from(n)))
         .collect())
-}
-
-impl StepRow {
-    fn into_detail(self) -> StepDetail {
-        StepDetail {
-            id: self.id,
-            step: self.step,
-            attempt: self.attempt,
-            replay_of: self.replay_of,
-            status: self.status,
-            provider: self.provider,
-            model: self.model,
-            config: self.config,
-            system_prompt: self.system_prompt,
-            template: self.template,
-            variables: self.variables,
-            prompt: self.prompt,
-            response: self.response,
-            streamed_through: None,
-            token_budget: self.token_budget,
-            prompt_tokens: self.prompt_tokens,
-            completion_tokens: self.completion_tokens,
-            total_tokens: self.total_tokens,
-            cost_usd: self.cost_usd,
-            ttft_ms: self.ttft_ms,
-            duration_ms: self.duration_ms,
-            error: self.error,
-            started_at: self.started_at,
-            completed_at: self.completed_at,
-        }
-    }
 }

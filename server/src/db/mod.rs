@@ -4,8 +4,9 @@
 pub mod embedded;
 pub mod events;
 pub mod executions;
-pub mod queries;
 pub mod projection;
+pub mod queries;
+pub mod storable;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

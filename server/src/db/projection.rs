@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use app::models::{events::Resync, EventBody};
+use app::models::{events::Resync, AttemptStatus, EventBody, RunStatus};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -223,7 +223,7 @@ struct NewStep {
 #[derive(Default)]
 struct ExecutionPatch {
     id: Uuid,
-    status: Option<&'static str>,
+    status: Option<RunStatus>,
     results: Option<Value>,
     error: Option<String>,
     total_tokens: Option<i64>,
@@ -237,7 +237,7 @@ struct StepPatch {
     execution_id: Uuid,
     step: String,
     attempt: Option<i32>,
-    status: Option<&'static str>,
+    status: Option<AttemptStatus>,
     system_prompt: Option<String>,
     template: Option<String>,
     variables: Option<Value>,
@@ -280,19 +280,21 @@ impl Projection {
                 inputs: e.inputs.clone(),
                 started_at: e.started_at,
             }),
-            EventBody::PipelinePaused(e) => self.execution(e.execution_id).status = Some("paused"),
+            EventBody::PipelinePaused(e) => {
+                self.execution(e.execution_id).status = Some(RunStatus::Paused)
+            }
             EventBody::PipelineResumed(e) => {
-                self.execution(e.execution_id).status = Some("running")
+                self.execution(e.execution_id).status = Some(RunStatus::Running)
             }
             EventBody::PipelineCancelled(e) => {
                 let patch = self.execution(e.execution_id);
-                patch.status = Some("cancelled");
+                patch.status = Some(RunStatus::Cancelled);
                 patch.error = e.reason.clone();
                 patch.completed_at = Some(e.at);
             }
             EventBody::PipelineCompleted(e) => {
                 let patch = self.execution(e.execution_id);
-                patch.status = Some("completed");
+                patch.status = Some(RunStatus::Completed);
                 patch.results = Some(e.results.clone());
                 patch.total_tokens = Some(e.totals.tokens.try_into().unwrap_or(i64::MAX));
                 patch.cost_usd = Some(e.totals.cost_usd);
@@ -301,7 +303,7 @@ impl Projection {
             }
             EventBody::PipelineError(e) => {
                 let patch = self.execution(e.execution_id);
-                patch.status = Some("failed");
+                patch.status = Some(RunStatus::Failed);
                 patch.error = Some(e.error.clone());
                 patch.completed_at = Some(at);
             }
@@ -338,7 +340,7 @@ impl Projection {
             }
             EventBody::StepCompleted(e) => {
                 let patch = self.step(e.execution_id, &e.step, attempts);
-                patch.status = Some(e.status.as_str());
+                patch.status = Some(e.status.into());
                 patch.duration_ms = Some(e.duration_ms.try_into().unwrap_or(i64::MAX));
                 patch.total_tokens = Some(clamp_i32(e.tokens));
                 patch.cost_usd = Some(e.cost_usd);
@@ -481,7 +483,7 @@ impl Projection {
             .bind(rows.iter().map(|r| r.execution_id).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.step.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.attempt).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.status.map(|s| s.as_str())).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.system_prompt.as_deref()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.template.as_deref()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.variables.clone()).collect::<Vec<_>>())
@@ -516,7 +518,7 @@ impl Projection {
                  WHERE x.id = p.id",
             )
             .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.status.map(|s| s.as_str())).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.results.clone()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.total_tokens).collect::<Vec<_>>())

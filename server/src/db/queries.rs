@@ -48,43 +48,6 @@ pub async fn store_summary(pool: &PgPool) -> Result<StoreSummary, sqlx::Error> {
     })
 }
 
-#[derive(sqlx::FromRow)]
-struct RunRow {
-    id: uuid::Uuid,
-    pipeline_name: String,
-    status: String,
-    source: String,
-    started_at: chrono::DateTime<chrono::Utc>,
-    completed_at: Option<chrono::DateTime<chrono::Utc>>,
-    current_step: Option<String>,
-    steps_started: i64,
-    steps_completed: i64,
-    steps_total: i64,
-    total_tokens: i64,
-    cost_usd: f64,
-    error: Option<String>,
-}
-
-impl From<RunRow> for RunSummary {
-    fn from(r: RunRow) -> Self {
-        RunSummary {
-            id: r.id,
-            pipeline: r.pipeline_name,
-            status: r.status,
-            source: r.source,
-            started_at: r.started_at,
-            completed_at: r.completed_at,
-            current_step: r.current_step,
-            steps_started: r.steps_started,
-            steps_completed: r.steps_completed,
-            steps_total: r.steps_total,
-            total_tokens: r.total_tokens,
-            cost_usd: r.cost_usd,
-            error: r.error,
-        }
-    }
-}
-
 const RUN_COLUMNS: &str = "
     e.id, e.pipeline_name, e.status, e.source, e.started_at, e.completed_at,
     (SELECT s.step_name FROM step_executions s
@@ -114,14 +77,14 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
     let seq: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
         .fetch_one(&mut *tx)
         .await?;
-    let active: Vec<RunRow> = sqlx::query_as(&format!(
+    let active: Vec<RunSummary> = sqlx::query_as(&format!(
         "SELECT {RUN_COLUMNS} FROM pipeline_executions e
          WHERE e.status IN ('pending', 'running', 'paused')
          ORDER BY e.started_at DESC LIMIT 500"
     ))
     .fetch_all(&mut *tx)
     .await?;
-    let recent: Vec<RunRow> = sqlx::query_as(&format!(
+    let recent: Vec<RunSummary> = sqlx::query_as(&format!(
         "SELECT {RUN_COLUMNS} FROM pipeline_executions e
          WHERE e.status NOT IN ('pending', 'running', 'paused')
          ORDER BY e.started_at DESC LIMIT 20"
@@ -136,75 +99,28 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
     )
     .fetch_one(&mut *tx)
     .await?;
-    let mut logs: Vec<LogLine> = sqlx::query_as::<
-        _,
-        (
-            String,
-            String,
-            chrono::DateTime<chrono::Utc>,
-            Option<uuid::Uuid>,
-            Option<String>,
-        ),
-    >(
+    let mut logs: Vec<LogLine> = sqlx::query_as(
         "SELECT level, message, logged_at, execution_id, step_name FROM log_entries
          ORDER BY logged_at DESC, id DESC LIMIT 50",
     )
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(level, message, logged_at, execution_id, step)| LogLine {
-        level,
-        message,
-        logged_at,
-        execution_id,
-        step,
-    })
-    .collect();
+    .await?;
     logs.reverse();
-    let mut metrics: Vec<MetricsSample> = sqlx::query_as::<
-        _,
-        (
-            chrono::DateTime<chrono::Utc>,
-            i64,
-            f64,
-            i32,
-            f64,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            f64,
-        ),
-    >(
-        "SELECT taken_at, tokens_total, cost_total_usd::float8, running, error_rate,
-                latency_p50_ms, latency_p95_ms, latency_p99_ms, throughput_per_min
+    let mut metrics: Vec<MetricsSample> = sqlx::query_as(
+        "SELECT taken_at AS at, tokens_total, cost_total_usd::float8 AS cost_total_usd,
+                running::int8 AS running, error_rate, latency_p50_ms, latency_p95_ms,
+                latency_p99_ms, throughput_per_min
          FROM metrics_snapshots ORDER BY taken_at DESC LIMIT 90",
     )
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(
-        |(at, tokens_total, cost_total_usd, running, error_rate, p50, p95, p99, throughput)| {
-            MetricsSample {
-                at,
-                tokens_total,
-                cost_total_usd,
-                running: i64::from(running),
-                error_rate,
-                latency_p50_ms: p50,
-                latency_p95_ms: p95,
-                latency_p99_ms: p99,
-                throughput_per_min: throughput,
-            }
-        },
-    )
-    .collect();
+    .await?;
     metrics.reverse();
     tx.commit().await?;
     Ok(Snapshot {
         seq,
         taken_at: chrono::Utc::now(),
-        active: active.into_iter().map(Into::into).collect(),
-        recent: recent.into_iter().map(Into::into).collect(),
+        active,
+        recent,
         totals: StoreTotals {
             executions,
             running,

@@ -13,6 +13,8 @@ pub mod batch;
 pub mod demo;
 pub mod library;
 pub mod recovery;
+mod replay;
+pub use replay::{ReplayRequest, Replayed};
 mod run;
 mod step;
 
@@ -32,7 +34,7 @@ use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{bus::EventBus, db::executions};
+use crate::bus::EventBus;
 pub use library::{Definition, PipelineRef};
 
 /// What the engine needs from the server's configuration.
@@ -106,32 +108,6 @@ pub struct Started {
     pub execution_id: Uuid,
     pub pipeline: String,
     pub version: u32,
-}
-
-/// A step replay: the same step of a finished run, with an edited prompt or another model.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRequest {
-    /// The prompt template to use instead of the step's (plain text is a template too).
-    #[serde(default)]
-    pub prompt: Option<String>,
-    #[serde(default)]
-    pub system: Option<String>,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    /// The attempt to replay; the latest when omitted.
-    #[serde(default)]
-    pub attempt: Option<u32>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Replayed {
-    pub execution_id: Uuid,
-    pub step: String,
-    pub attempt: u32,
-    pub replay_of: u32,
 }
 
 /// Why the engine refused a request; each maps to one HTTP status.
@@ -422,106 +398,6 @@ impl Engine {
         Ok(RunState::Cancelling)
     }
 
-    /// Starts a new run with the same definition version, inputs, env and overrides as
-    /// `execution_id` (an interrupted, failed or any finished run).
-    pub async fn rerun(&self, execution_id: Uuid) -> Result<Started, EngineError> {
-        let past = executions::run_record(&self.inner.pool, execution_id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no execution {execution_id}")))?;
-        self.finished(
-            execution_id,
-            "the run is still in progress; cancel it first",
-        )
-        .await?;
-        let request = past.start_request()?;
-        self.start(request).await
-    }
-
-    /// Replays one step of a finished run as a new attempt linked to the one it replays.
-    pub async fn replay(
-        &self,
-        execution_id: Uuid,
-        step_name: &str,
-        request: ReplayRequest,
-    ) -> Result<Replayed, EngineError> {
-        self.finished(
-            execution_id,
-            "the run is still in progress; replay its steps once it has finished",
-        )
-        .await?;
-        let past = executions::run_record(&self.inner.pool, execution_id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no execution {execution_id}")))?;
-        let start = past.start_request()?;
-        let definition = self.resolve(&start).await?;
-        let prepared = self.prepare(&definition, &start)?;
-        let step = definition
-            .pipeline
-            .steps
-            .iter()
-            .find(|s| s.name == step_name)
-            .ok_or_else(|| {
-                EngineError::NotFound(format!(
-                    "pipeline `{}` has no step `{step_name}`",
-                    definition.name
-                ))
-            })?;
-        let attempts = executions::step_attempts(&self.inner.pool, execution_id, step_name).await?;
-        let latest = attempts.iter().map(|a| a.number()).max().ok_or_else(|| {
-            EngineError::Conflict(format!(
-                "step `{step_name}` never ran in this execution, so there is nothing to replay"
-            ))
-        })?;
-        let replay_of = request.attempt.unwrap_or(latest);
-        if !attempts.iter().any(|a| a.number() == replay_of) {
-            return Err(EngineError::NotFound(format!(
-                "step `{step_name}` has no attempt {replay_of} (latest is {latest})"
-            )));
-        }
-        let outputs = executions::step_outputs(&self.inner.pool, execution_id).await?;
-        let mut step = prepared.resolve_step(step);
-        if let Some(provider) = &request.provider {
-            if self.inner.providers.get(provider).is_none() {
-                return Err(EngineError::BadRequest(unknown_provider(
-                    provider,
-                    &self.inner.providers,
-                )));
-            }
-            step.provider = provider.clone();
-        }
-        if let Some(model) = &request.model {
-            step.model = model.clone();
-        }
-        if let Some(prompt) = request.prompt {
-            step.prompt = prompt;
-        }
-        if let Some(system) = request.system {
-            step.system = Some(system).filter(|s| !s.is_empty());
-        }
-        // Replays are single tries: the user is watching and decides what to do next.
-        step.retry.attempts = 1;
-        let attempt = latest + 1;
-        let context = prepared.context(&outputs);
-        let job = step::Job {
-            execution_id,
-            step,
-            context,
-            first_attempt: attempt,
-            replay_of: Some(replay_of),
-            cancel: self.inner.stopping.child_token(),
-        };
-        let engine = self.clone();
-        self.inner.tasks.spawn(async move {
-            step::run(&engine, job).await;
-        });
-        Ok(Replayed {
-            execution_id,
-            step: step_name.to_owned(),
-            attempt,
-            replay_of,
-        })
-    }
-
     /// Stops every run without reporting it cancelled (it is marked interrupted, and can be
     /// re-run), waits for the tasks to end, then marks this instance's unfinished runs.
     pub async fn shut_down(&self) {
@@ -539,7 +415,19 @@ impl Engine {
         }
     }
 
-    fn publish(&self, body: EventBody) {
+    fn publish(&self, mut body: EventBody) {
+        // Text from outside (a provider's error body, a message quoting it) may hold a NUL,
+        // which the store cannot hold; model output is cleaned where it streams in (step.rs).
+        let text: Option<&mut String> = match &mut body {
+            EventBody::StepCompleted(e) => e.error.as_mut(),
+            EventBody::PipelineError(e) => Some(&mut e.error),
+            EventBody::PipelineCancelled(e) => e.reason.as_mut(),
+            EventBody::LogEntry(e) => Some(&mut e.message),
+            _ => None,
+        };
+        if let Some(text) = text {
+            replace_nul(text);
+        }
         self.inner.bus.publish(body);
     }
 
@@ -613,4 +501,14 @@ fn unknown_provider(name: &str, providers: &Registry) -> String {
         "unknown provider `{name}`; this server has: {}",
         providers.names().join(", ")
     )
+}
+
+/// Replaces each NUL character (which PostgreSQL's text and jsonb cannot store) with U+FFFD, the
+/// replacement character; says whether there was any.
+pub(crate) fn replace_nul(text: &mut String) -> bool {
+    if !text.contains('\0') {
+        return false;
+    }
+    *text = text.replace('\0', "\u{FFFD}");
+    true
 }

@@ -14,6 +14,8 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::db::storable;
+
 use super::{
     step::{self, Outcome},
     unknown_provider, Definition, Engine, RunControl,
@@ -53,6 +55,13 @@ impl Prepared {
                     pipeline.name,
                     declared(pipeline.inputs.iter().map(|(n, _)| n.as_str()).collect())
                 ));
+            }
+        }
+        // The store cannot hold a NUL: refused here, before anything is published.
+        for (kind, given) in [("inputs", given_inputs), ("env", given_env)] {
+            for (name, value) in given {
+                storable::check_value(value, &format!("{kind}.{name}"))
+                    .map_err(|refused| format!("{}: {}", refused.path, refused.message))?;
             }
         }
         let mut inputs = Map::new();

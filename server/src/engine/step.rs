@@ -304,6 +304,7 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
     let mut stream = stream.ready_chunks(256);
 
     let mut response = String::new();
+    let mut nul_replaced = false;
     let mut completion_tokens: u32 = 0;
     let mut reported: Option<Usage> = None;
     let mut ttft_ms: Option<u32> = None;
@@ -327,6 +328,20 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             }
         }
         if !chunk.is_empty() {
+            // What streams live, what later steps read and what is stored are the same text.
+            if super::replace_nul(&mut chunk) && !nul_replaced {
+                nul_replaced = true;
+                engine.log(
+                    LogLevel::Warn,
+                    format!(
+                        "the response of step `{}` contained NUL characters, which cannot be \
+                         stored; each was replaced with U+FFFD",
+                        step.name
+                    ),
+                    execution_id,
+                    Some(&step.name),
+                );
+            }
             ttft_ms.get_or_insert_with(|| {
                 started.elapsed().as_millis().try_into().unwrap_or(u32::MAX)
             });

@@ -6,7 +6,7 @@
 //! exactly what it missed, from memory or Postgres, or a `bus:resync` when that is impossible.
 //! `bus:heartbeat` and `bus:resync` carry no `id:`, so they never move a client's position.
 
-use std::{convert::Infallible, time::Duration};
+use std::convert::Infallible;
 
 use app::models::{
     events::{Heartbeat, Resync},
@@ -192,23 +192,4 @@ fn resync(reason: &str, dropped: Option<u64>) -> sse::Event {
         reason: reason.to_string(),
         dropped,
     }))
-}
-
-/// Stream timings and replay bounds.
-#[derive(Debug, Clone, Copy)]
-pub struct LiveSettings {
-    pub heartbeat: Duration,
-    pub keep_alive: Duration,
-    /// Most events replayed from Postgres before a client is told to resync instead.
-    pub replay_limit: i64,
-}
-
-impl Default for LiveSettings {
-    fn default() -> Self {
-        Self {
-            heartbeat: Duration::from_secs(10),
-            keep_alive: Duration::from_secs(15),
-            replay_limit: 100_000,
-        }
-    }
 }

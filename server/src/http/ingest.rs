@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use crate::{
     bus::{PublishError, Submission},
-    db::{self, projection::Origin},
+    db::{self, projection::Origin, storable},
     state::AppState,
 };
 
@@ -177,6 +177,17 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
                     }
                     error
                 })?;
+            // JSON carries a NUL only as the `\u0000` escape: only such events are walked.
+            storable::check(&event.body, item.get().contains("\\u0000")).map_err(|refused| {
+                let mut error = invalid(format!(
+                    "event {index} ({}): {} {}",
+                    event.body.name(),
+                    refused.path,
+                    refused.message
+                ));
+                error.path = Some(refused.path);
+                error
+            })?;
             if !event.body.is_ingestible() {
                 return Err(invalid(format!(
                     "event {index}: {} is produced by pipescope itself and cannot be ingested",
@@ -200,84 +211,76 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
         .collect()
 }
 
-/// Events about an execution need that execution: started earlier in this batch or known to
-/// the store.
+/// Events about an execution need that execution, and the stored events about a step's prompt,
+/// response or completion need that step: started earlier in this batch or known to the store.
 async fn check_references(state: &AppState, events: &[IngestEvent]) -> Result<(), ApiError> {
     let mut started: HashSet<Uuid> = HashSet::new();
+    let mut steps_started: HashSet<(Uuid, &str)> = HashSet::new();
     let mut unknown: Vec<(usize, Uuid)> = Vec::new();
+    let mut unknown_steps: Vec<(usize, Uuid, &str)> = Vec::new();
     for (index, event) in events.iter().enumerate() {
-        let Some(id) = event.body.scope().execution_id else {
+        let scope = event.body.scope();
+        let Some(id) = scope.execution_id else {
             continue;
         };
-        if let EventBody::PipelineStarted(_) = event.body {
-            started.insert(id);
-        } else if !started.contains(&id) {
-            unknown.push((index, id));
+        match &event.body {
+            EventBody::PipelineStarted(_) => {
+                started.insert(id);
+            }
+            _ if !started.contains(&id) => unknown.push((index, id)),
+            _ => {}
+        }
+        match (&event.body, scope.step) {
+            (EventBody::StepStarted(_), Some(step)) => {
+                steps_started.insert((id, step));
+            }
+            (
+                EventBody::PromptSent(_)
+                | EventBody::ResponseReceived(_)
+                | EventBody::StepCompleted(_),
+                Some(step),
+            ) if !steps_started.contains(&(id, step)) => unknown_steps.push((index, id, step)),
+            _ => {}
         }
     }
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = unknown.iter().map(|(_, id)| *id).collect();
-    let known: HashSet<Uuid> = db::events::known_executions(&state.pool, &ids)
-        .await
-        .map_err(|e| ApiError::internal("the store could not be read", e))?
-        .into_iter()
-        .collect();
-    match unknown.into_iter().find(|(_, id)| !known.contains(id)) {
-        None => Ok(()),
-        Some((index, id)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "event {index}: execution {id} is unknown; send its pipeline:started first (in this batch or an earlier one)"
-            ),
-        )
-        .at(index)),
-    }
-}
-
-/// Client ids being stored by in-flight requests, so two concurrent retries of one batch do not
-/// both publish it.
-#[derive(Clone, Default)]
-pub struct IngestClaims(std::sync::Arc<std::sync::Mutex<HashSet<String>>>);
-
-/// The ids one request claimed; released when dropped (by then they are in Postgres).
-pub struct Claim {
-    owned: HashSet<String>,
-    claims: IngestClaims,
-}
-
-impl IngestClaims {
-    fn claim<'a>(&self, ids: impl Iterator<Item = &'a String>) -> Claim {
-        let mut taken = self.lock();
-        let owned = ids
-            .filter(|id| taken.insert((*id).clone()))
-            .cloned()
+    let unprocessable = |index: usize, message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).at(index)
+    };
+    let read_failed = |e: sqlx::Error| ApiError::internal("the store could not be read", e);
+    if !unknown.is_empty() {
+        let ids: Vec<Uuid> = unknown.iter().map(|(_, id)| *id).collect();
+        let known: HashSet<Uuid> = db::events::known_executions(&state.pool, &ids)
+            .await
+            .map_err(read_failed)?
+            .into_iter()
             .collect();
-        Claim {
-            owned,
-            claims: self.clone(),
+        if let Some((index, id)) = unknown.into_iter().find(|(_, id)| !known.contains(id)) {
+            return Err(unprocessable(index, format!(
+                "event {index}: execution {id} is unknown; send its pipeline:started first (in this batch or an earlier one)"
+            )));
         }
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Claim {
-    fn owns(&self, id: &str) -> bool {
-        self.owned.contains(id)
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let mut taken = self.claims.lock();
-        for id in &self.owned {
-            taken.remove(id);
+    if !unknown_steps.is_empty() {
+        let pairs: Vec<(Uuid, String)> = unknown_steps
+            .iter()
+            .map(|(_, id, step)| (*id, (*step).to_owned()))
+            .collect();
+        let known: HashSet<(Uuid, String)> = db::events::known_steps(&state.pool, &pairs)
+            .await
+            .map_err(read_failed)?
+            .into_iter()
+            .collect();
+        if let Some((index, id, step)) = unknown_steps
+            .into_iter()
+            .find(|(_, id, step)| !known.contains(&(*id, (*step).to_owned())))
+        {
+            let mut error = unprocessable(index, format!(
+                "event {index} ({}): step {step:?} of execution {id} was never started; send its step:started first (in this batch or an earlier one)",
+                events[index].body.name()
+            ));
+            error.path = Some("data.step".into());
+            return Err(error);
         }
     }
+    Ok(())
 }
