@@ -1,16 +1,20 @@
 //! The pipescope UI and everything the server and the browser share: wire types (`models`),
-//! `#[server]` functions (`functions`), components and routes. Built twice: with `ssr` into the
-//! server binary, with `hydrate` into the WASM bundle.
+//! `#[server]` functions (`functions`), the browser's live state (`live`), components, rich text
+//! (`rich`) and routes. Built twice: with `ssr` into the server binary, with `hydrate` into the
+//! WASM bundle.
 
 #![recursion_limit = "256"]
 
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod clipboard;
 pub mod components;
 pub mod error;
+pub mod format;
 pub mod functions;
 pub mod live;
 pub mod models;
+pub mod rich;
 pub mod routes;
 
 use leptos::prelude::*;
@@ -30,7 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark light" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
-                <script inner_html=components::theme_script()></script>
+                <script inner_html=components::header::theme_script()></script>
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />

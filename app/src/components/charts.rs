@@ -5,8 +5,8 @@
 
 use leptos::prelude::*;
 
-use super::{format, CollapseToggle};
-use crate::{live::LiveStore, models::MetricsSample};
+use super::panels::CollapseToggle;
+use crate::{format, live::LiveStore, models::MetricsSample};
 
 const W: f64 = 300.0;
 const H: f64 = 64.0;

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use super::format;
 use crate::{
+    format,
     functions::get_health,
     live::LiveStore,
     models::{Health, HealthStatus},

@@ -3,13 +3,16 @@
 //! matches, JSON and code coloured, copy and export. All LLM and user text is rendered as text
 //! nodes: markup in a prompt or a response never becomes HTML.
 
-use std::ops::Range;
-
 use leptos::{either::Either, prelude::*};
 use uuid::Uuid;
 
-use super::{format, highlight, CollapseToggle};
-use crate::live::{RunDetail, StepView};
+use super::panels::CollapseToggle;
+use crate::{
+    clipboard::copy_to_clipboard,
+    format,
+    live::{RunDetail, StepView},
+    rich::{self, highlight},
+};
 
 /// The id of the inspector's search field, which `/` and Ctrl+F focus.
 pub const SEARCH_ID: &str = "inspector-search";
@@ -76,7 +79,7 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
                 "prompt" => prompt.get_untracked().unwrap_or_default(),
                 _ => response.get_untracked(),
             };
-            copied.set(Some(if super::copy_to_clipboard(&text) {
+            copied.set(Some(if copy_to_clipboard(&text) {
                 format!("{what} copied")
             } else {
                 "no clipboard here (https or localhost only)".to_owned()
@@ -124,9 +127,9 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
     // Each text is searched once per change; its marks and the count share the result.
     let search = Signal::from(query);
     let (system_marks, prompt_marks, response_marks) = (
-        marks_of(system_text, search),
-        marks_of(prompt, search),
-        marks_of(response, search),
+        rich::marks(system_text, search),
+        rich::marks(prompt, search),
+        rich::marks(response, search),
     );
     let matches = move || {
         if query.read().is_empty() {
@@ -179,13 +182,13 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
             {move || system.read().is_some().then(|| view! {
                 <h3 class="label">"System"</h3>
                 <pre class="text" data-testid="system-text">
-                    {rich(system_text, system_marks, Signal::derive(|| true))}
+                    {rich::text(system_text, system_marks, Signal::derive(|| true))}
                 </pre>
             })}
             <h3 class="label">"Prompt"</h3>
             <pre class="text" data-testid="prompt-text">
                 {move || if has_prompt() {
-                    Either::Left(rich(prompt, prompt_marks, Signal::derive(|| true)))
+                    Either::Left(rich::text(prompt, prompt_marks, Signal::derive(|| true)))
                 } else {
                     Either::Right("(rendering…)")
                 }}
@@ -199,7 +202,7 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
                 <span class="muted small">{move || if streaming.get() { "streaming…" } else { "" }}</span>
             </h3>
             <pre class="text response" data-testid="response-text" data-step=key>
-                {rich(response, response_marks, colour_response)}
+                {rich::text(response, response_marks, colour_response)}
             </pre>
         </div>
     }
@@ -309,103 +312,6 @@ fn blur(ev: &leptos::ev::KeyboardEvent) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ev;
-}
-
-/// Where `query` matches `text`, kept current as either changes.
-fn marks_of(text: Signal<String>, query: Signal<String>) -> Memo<Vec<Range<usize>>> {
-    Memo::new(move |_| query.with(|q| text.with(|t| highlight::matches(t, q))))
-}
-
-/// `text` with its search `marks` in `<mark>` and, when `colour`, JSON and code coloured. Plain
-/// text (a response streaming in) is a [`GrowingText`]: chunks are appended, never re-rendered.
-fn rich(
-    text: Signal<String>,
-    marks: Memo<Vec<Range<usize>>>,
-    colour: Signal<bool>,
-) -> impl IntoView {
-    let marked = Memo::new(move |_| marks.with(|m| !m.is_empty()));
-    move || {
-        let colour = colour.get();
-        if !colour && !marked.get() {
-            return Either::Left(view! { <GrowingText text /> });
-        }
-        Either::Right(move || {
-            text.with(|t| {
-                let tokens = if colour {
-                    highlight::syntax(t)
-                } else {
-                    Vec::new()
-                };
-                marks.with(|marks| {
-                    if tokens.is_empty() && marks.is_empty() {
-                        Either::Left(t.clone())
-                    } else {
-                        Either::Right(pieces_view(t, &tokens, marks))
-                    }
-                })
-            })
-        })
-    }
-}
-
-/// `t` cut into coloured `<span>`s and `<mark>`ed matches, each around a text node.
-pub(super) fn pieces_view(
-    t: &str,
-    tokens: &[(Range<usize>, highlight::Token)],
-    marks: &[Range<usize>],
-) -> impl IntoView {
-    highlight::pieces(t.len(), tokens, marks)
-        .into_iter()
-        .map(|piece| {
-            let s = t[piece.range].to_owned();
-            let class = piece.token.map(highlight::Token::class);
-            match piece.mark {
-                Some(_) => Either::Left(view! { <mark class=class>{s}</mark> }),
-                None => Either::Right(view! { <span class=class>{s}</span> }),
-            }
-        })
-        .collect_view()
-}
-
-/// `text` in one text node that grows in place: each chunk is appended to the node, so the DOM's
-/// work for a chunk does not grow with the response and a selection in it stays put (what is
-/// left is a memcmp with the text shown). A text that does not continue the one shown (the
-/// complete response replacing a partial one) replaces it.
-#[component]
-fn GrowingText(text: Signal<String>) -> impl IntoView {
-    let span = NodeRef::<leptos::html::Span>::new();
-    #[cfg(feature = "hydrate")]
-    {
-        use leptos::wasm_bindgen::JsCast;
-        let shown = StoredValue::new(text.get_untracked());
-        Effect::new(move |_| {
-            text.with(|t| {
-                let Some(span) = span.get() else {
-                    return;
-                };
-                shown.update_value(|shown| {
-                    if *t == *shown {
-                        return;
-                    }
-                    let node = span
-                        .first_child()
-                        .and_then(|n| n.dyn_into::<web_sys::Text>().ok());
-                    match node {
-                        Some(node) if t.starts_with(shown.as_str()) => {
-                            let chunk = &t[shown.len()..];
-                            let _ = node.append_data(chunk);
-                            shown.push_str(chunk);
-                        }
-                        _ => {
-                            span.set_text_content(Some(t));
-                            t.clone_into(shown);
-                        }
-                    }
-                });
-            })
-        });
-    }
-    view! { <span node_ref=span>{text.get_untracked()}</span> }
 }
 
 /// The template as written, each `{{ … }}` coloured by the variable it reads, and the list of

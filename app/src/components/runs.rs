@@ -5,8 +5,12 @@ use chrono::Utc;
 use leptos::{prelude::*, task::spawn_local};
 use uuid::Uuid;
 
-use super::{format, CollapseToggle, MenuTarget, Overlays};
+use super::{
+    overlays::{MenuTarget, Overlays},
+    panels::CollapseToggle,
+};
 use crate::{
+    format,
     functions::control_run,
     live::{LiveStore, RunView},
     models::RunAction,

@@ -4,8 +4,12 @@
 use chrono::{DateTime, Utc};
 use leptos::{either::Either, prelude::*, task::spawn_local};
 
-use super::{format, CollapseToggle, MenuTarget, Overlays};
+use super::{
+    overlays::{MenuTarget, Overlays},
+    panels::CollapseToggle,
+};
 use crate::{
+    format,
     functions::get_run_log,
     live::{use_live, RunDetail, StepView},
 };

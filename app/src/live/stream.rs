@@ -20,7 +20,7 @@ use leptos::{prelude::*, task::spawn_local};
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{EventSource, MessageEvent};
 
-use super::{Connection, LiveStore, RunDetail};
+use super::store::{Connection, LiveStore, RunDetail};
 use crate::{
     functions::{get_execution, get_snapshot},
     models::{events::EVENT_NAMES, Event},

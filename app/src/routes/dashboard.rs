@@ -7,13 +7,21 @@ use uuid::Uuid;
 
 use crate::{
     components::{
-        ContextMenu, Header, Inspector, MetricsPanel, Overlays, Panels, QuickSwitcher, RawDialog,
-        RunsGrid, StepTimeline, StepsTab, LOG_ID, PANELS, SEARCH_ID,
+        charts::MetricsPanel,
+        context_menu::{ContextMenu, RawDialog},
+        header::Header,
+        inspector::Inspector,
+        overlays::Overlays,
+        panels::{MobileTabs, Panels},
+        runs::RunsGrid,
+        shortcuts::Shortcuts,
+        switcher::QuickSwitcher,
+        timeline::{StepTimeline, StepsTab},
     },
     error::AppError,
-    functions::{control_run, get_execution, get_snapshot},
+    functions::{get_execution, get_snapshot},
     live::{provide_live, RunDetail},
-    models::{ExecutionDetail, RunAction, Snapshot},
+    models::{ExecutionDetail, Snapshot},
 };
 
 /// Which views a page shows around the same live state.
@@ -147,7 +155,6 @@ fn Live(
     });
     let now = Signal::from(now);
 
-    let help = RwSignal::new(false);
     let tab = RwSignal::new(StepsTab::Timeline);
     let overlays = Overlays::new();
     let panels = Panels::new();
@@ -163,97 +170,6 @@ fn Live(
         } else {
             navigate(&format!("/runs/{id}"), Default::default());
         }
-    });
-
-    // Keyboard: Space pauses or resumes the selected run, Esc steps back out, `/` and Ctrl+F
-    // search the inspector, Ctrl+L opens the log, Ctrl+P the quick switcher, `?` the list.
-    // Keys typed into a field or on a button are theirs, not ours.
-    let shortcuts_store = store.clone();
-    let keys = window_event_listener(leptos::ev::keydown, move |event| {
-        use leptos::wasm_bindgen::JsCast;
-        let in_control = event
-            .target()
-            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
-            .is_some_and(|e| {
-                matches!(
-                    e.tag_name().as_str(),
-                    "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"
-                )
-            });
-        let command = event.ctrl_key() || event.meta_key();
-        if command && !event.alt_key() {
-            match event.key().to_lowercase().as_str() {
-                "p" => {
-                    event.prevent_default();
-                    overlays.close();
-                    overlays.switcher.set(true);
-                }
-                "f" if exists(SEARCH_ID) => {
-                    event.prevent_default();
-                    reveal(panels, "inspector", SEARCH_ID);
-                }
-                "l" if view != View::Step => {
-                    event.prevent_default();
-                    tab.set(StepsTab::Log);
-                    reveal(panels, "steps", LOG_ID);
-                }
-                _ => {}
-            }
-            return;
-        }
-        if event.key() == "Escape" {
-            if overlays.close() {
-                return;
-            }
-            if help.get_untracked() {
-                help.set(false);
-            } else if !in_control {
-                if selected_step.get_untracked().is_some() {
-                    selected_step.set(None);
-                } else {
-                    selected.set(None);
-                }
-            }
-            return;
-        }
-        if in_control || event.alt_key() {
-            return;
-        }
-        match event.key().as_str() {
-            " " => {
-                let Some(run) = selected
-                    .get_untracked()
-                    .and_then(|id| shortcuts_store.run(id))
-                else {
-                    return;
-                };
-                let action = match run.status.get_untracked().as_str() {
-                    "paused" => RunAction::Resume,
-                    "running" | "pending" => RunAction::Pause,
-                    _ => return,
-                };
-                event.prevent_default();
-                spawn_local(async move {
-                    let _ = control_run(run.id, action).await;
-                });
-            }
-            "/" if exists(SEARCH_ID) => {
-                event.prevent_default();
-                reveal(panels, "inspector", SEARCH_ID);
-            }
-            "?" => help.update(|h| *h = !*h),
-            _ => {}
-        }
-    });
-    on_cleanup(move || keys.remove());
-    // A click or a right-click anywhere else closes an open context menu (rows opening one stop
-    // their right-click from reaching the window).
-    let clicks = window_event_listener(leptos::ev::click, move |_| overlays.menu.set(None));
-    let right_clicks =
-        window_event_listener(leptos::ev::contextmenu, move |_| overlays.menu.set(None));
-    on_cleanup(move || {
-        clicks.remove();
-        right_clicks.remove();
     });
 
     // Choosing another run loads its steps; its events are held until they are in.
@@ -290,37 +206,19 @@ fn Live(
     let run_link = move || selected.get().map(|id| format!("/runs/{id}"));
     view! {
         <Header live=store.clone() />
-        <Show when=move || help.get()>
-            <aside class="popover shortcuts" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts">
-                <h2>"Keyboard shortcuts"</h2>
-                <dl>
-                    <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
-                    <dt><kbd>"Esc"</kbd></dt><dd>"close, then clear the step, then the run selection"</dd>
-                    <dt><kbd>"/"</kbd>" "<kbd>"Ctrl F"</kbd></dt><dd>"search the prompt and response"</dd>
-                    <dt><kbd>"Ctrl L"</kbd></dt><dd>"the selected run's log"</dd>
-                    <dt><kbd>"Ctrl P"</kbd></dt><dd>"go to a pipeline or run"</dd>
-                    <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
-                </dl>
-                <p class="muted small">"Right-click a run or a step for more."</p>
-            </aside>
-        </Show>
+        <Shortcuts
+            store=store.clone()
+            selected
+            selected_step
+            tab
+            overlays
+            panels
+            log=view != View::Step
+        />
         <ContextMenu overlays store=store.clone() selected tab />
         <RawDialog overlays />
         <QuickSwitcher overlays store=store.clone() pick />
-        {(view == View::Dashboard).then(|| view! {
-            <nav class="mobile-tabs" role="tablist" aria-label="Panels">
-                {PANELS.iter().map(|&(panel, label)| view! {
-                    <button
-                        role="tab"
-                        aria-selected=move || (panels.mobile.get() == panel).to_string()
-                        data-testid=format!("mobile-tab-{panel}")
-                        on:click=move |_| panels.mobile.set(panel)
-                    >
-                        {label}
-                    </button>
-                }).collect_view()}
-            </nav>
-        })}
+        {(view == View::Dashboard).then(|| view! { <MobileTabs panels /> })}
         <main
             class="board"
             data-view=format!("{view:?}").to_lowercase()
@@ -352,26 +250,4 @@ fn Live(
             }}
         </main>
     }
-}
-
-/// Whether the page has an element `id` (else a shortcut for it is left to the browser).
-fn exists(id: &str) -> bool {
-    document().get_element_by_id(id).is_some()
-}
-
-/// Shows `panel` (the phone's tab, expanded on a tablet) and focuses its element `id` once it
-/// is visible: on the next frame, as a hidden element takes no focus and a new one is not
-/// rendered yet.
-fn reveal(panels: Panels, panel: &'static str, id: &'static str) {
-    use leptos::wasm_bindgen::JsCast;
-    panels.mobile.set(panel);
-    panels.collapsed.update(|c| c.retain(|p| *p != panel));
-    request_animation_frame(move || {
-        if let Some(element) = document()
-            .get_element_by_id(id)
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            let _ = element.focus();
-        }
-    });
 }

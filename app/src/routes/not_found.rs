@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::components::Header;
+use crate::components::header::Header;
 
 #[component]
 pub fn NotFound() -> impl IntoView {

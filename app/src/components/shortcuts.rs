@@ -1,0 +1,142 @@
+//! The page's keyboard shortcuts, and the list `?` shows. Space pauses or resumes the selected
+//! run, Esc steps back out, `/` and Ctrl+F search the inspector, Ctrl+L opens the log, Ctrl+P the
+//! quick switcher. Keys typed into a field or on a button are theirs, not ours.
+
+use leptos::{prelude::*, task::spawn_local};
+use uuid::Uuid;
+
+use super::{
+    inspector::SEARCH_ID,
+    overlays::Overlays,
+    panels::Panels,
+    timeline::{StepsTab, LOG_ID},
+};
+use crate::{functions::control_run, live::LiveStore, models::RunAction};
+
+/// Listens to the keyboard while the page is shown, and shows the list of shortcuts on `?`.
+#[component]
+pub fn Shortcuts(
+    store: LiveStore,
+    selected: RwSignal<Option<Uuid>>,
+    selected_step: RwSignal<Option<String>>,
+    tab: RwSignal<StepsTab>,
+    overlays: Overlays,
+    panels: Panels,
+    /// Whether the page has the steps panel, whose log Ctrl+L opens.
+    log: bool,
+) -> impl IntoView {
+    let help = RwSignal::new(false);
+    let keys = window_event_listener(leptos::ev::keydown, move |event| {
+        use leptos::wasm_bindgen::JsCast;
+        let in_control = event
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .is_some_and(|e| {
+                matches!(
+                    e.tag_name().as_str(),
+                    "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"
+                )
+            });
+        let command = event.ctrl_key() || event.meta_key();
+        if command && !event.alt_key() {
+            match event.key().to_lowercase().as_str() {
+                "p" => {
+                    event.prevent_default();
+                    overlays.close();
+                    overlays.switcher.set(true);
+                }
+                "f" if exists(SEARCH_ID) => {
+                    event.prevent_default();
+                    reveal(panels, "inspector", SEARCH_ID);
+                }
+                "l" if log => {
+                    event.prevent_default();
+                    tab.set(StepsTab::Log);
+                    reveal(panels, "steps", LOG_ID);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if event.key() == "Escape" {
+            if overlays.close() {
+                return;
+            }
+            if help.get_untracked() {
+                help.set(false);
+            } else if !in_control {
+                if selected_step.get_untracked().is_some() {
+                    selected_step.set(None);
+                } else {
+                    selected.set(None);
+                }
+            }
+            return;
+        }
+        if in_control || event.alt_key() {
+            return;
+        }
+        match event.key().as_str() {
+            " " => {
+                let Some(run) = selected.get_untracked().and_then(|id| store.run(id)) else {
+                    return;
+                };
+                let action = match run.status.get_untracked().as_str() {
+                    "paused" => RunAction::Resume,
+                    "running" | "pending" => RunAction::Pause,
+                    _ => return,
+                };
+                event.prevent_default();
+                spawn_local(async move {
+                    let _ = control_run(run.id, action).await;
+                });
+            }
+            "/" if exists(SEARCH_ID) => {
+                event.prevent_default();
+                reveal(panels, "inspector", SEARCH_ID);
+            }
+            "?" => help.update(|h| *h = !*h),
+            _ => {}
+        }
+    });
+    on_cleanup(move || keys.remove());
+
+    view! {
+        <Show when=move || help.get()>
+            <aside class="popover shortcuts" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts">
+                <h2>"Keyboard shortcuts"</h2>
+                <dl>
+                    <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
+                    <dt><kbd>"Esc"</kbd></dt><dd>"close, then clear the step, then the run selection"</dd>
+                    <dt><kbd>"/"</kbd>" "<kbd>"Ctrl F"</kbd></dt><dd>"search the prompt and response"</dd>
+                    <dt><kbd>"Ctrl L"</kbd></dt><dd>"the selected run's log"</dd>
+                    <dt><kbd>"Ctrl P"</kbd></dt><dd>"go to a pipeline or run"</dd>
+                    <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
+                </dl>
+                <p class="muted small">"Right-click a run or a step for more."</p>
+            </aside>
+        </Show>
+    }
+}
+
+/// Whether the page has an element `id` (else a shortcut for it is left to the browser).
+fn exists(id: &str) -> bool {
+    document().get_element_by_id(id).is_some()
+}
+
+/// Shows `panel` (the phone's tab, expanded on a tablet) and focuses its element `id` once it
+/// is visible: on the next frame, as a hidden element takes no focus and a new one is not
+/// rendered yet.
+fn reveal(panels: Panels, panel: &'static str, id: &'static str) {
+    use leptos::wasm_bindgen::JsCast;
+    panels.mobile.set(panel);
+    panels.collapsed.update(|c| c.retain(|p| *p != panel));
+    request_animation_frame(move || {
+        if let Some(element) = document()
+            .get_element_by_id(id)
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = element.focus();
+        }
+    });
+}
