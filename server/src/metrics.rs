@@ -92,11 +92,10 @@ fn percentile(sorted: &[u64], p: f64) -> Option<f64> {
 /// Totals of what the store already holds.
 async fn load_totals(pool: &PgPool) -> Totals {
     let mut totals = Totals::default();
-    if let Ok((tokens, cost)) = sqlx::query_as::<_, (i64, f64)>(
-        "SELECT COALESCE(sum(total_tokens), 0)::int8, COALESCE(sum(cost_usd), 0)::float8 FROM step_executions",
-    )
-    .fetch_one(pool)
-    .await
+    if let Ok((tokens, cost)) =
+        sqlx::query_as::<_, (i64, f64)>("SELECT tokens, cost_usd::float8 FROM store_totals")
+            .fetch_one(pool)
+            .await
     {
         totals.tokens = tokens.max(0) as u64;
         totals.cost_usd = cost;

@@ -123,3 +123,62 @@ async fn the_store_summary_counts_rows(pool: PgPool) {
         "two versions of one pipeline count as one pipeline"
     );
 }
+
+/// The running totals behind the first paint equal a full count and sum after inserts, updates,
+/// deletes (cascading ones too) and a rolled-back transaction.
+#[sqlx::test(migrations = "../migrations")]
+async fn store_totals_follow_every_write(pool: PgPool) {
+    type Totals = (i64, i64, i64, i64, f64);
+    async fn kept(pool: &PgPool) -> Totals {
+        sqlx::query_as(
+            "SELECT executions, steps, log_entries, tokens, cost_usd::float8 FROM store_totals",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("totals")
+    }
+    async fn counted(pool: &PgPool) -> Totals {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM pipeline_executions), (SELECT count(*) FROM step_executions),
+                    (SELECT count(*) FROM log_entries),
+                    (SELECT COALESCE(sum(total_tokens), 0)::int8 FROM step_executions),
+                    (SELECT COALESCE(sum(cost_usd), 0)::float8 FROM step_executions)",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("counts")
+    }
+    let run = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query(sql).execute(&pool).await.expect(sql) }
+    };
+    assert_eq!(kept(&pool).await, (0, 0, 0, 0, 0.0));
+    run("INSERT INTO pipeline_executions (id, pipeline_name, status)
+         SELECT gen_random_uuid(), 'p' || i, 'running' FROM generate_series(1, 3) i")
+    .await;
+    run(
+        "INSERT INTO step_executions (execution_id, step_name, status)
+         SELECT id, s, 'running' FROM pipeline_executions, unnest(ARRAY['a', 'b']) s",
+    )
+    .await;
+    run("UPDATE step_executions SET total_tokens = 10, cost_usd = 0.25, status = 'completed'")
+        .await;
+    run("UPDATE step_executions SET total_tokens = 4 WHERE step_name = 'b'").await;
+    run("INSERT INTO log_entries (level, message) VALUES ('info', 'x'), ('warn', 'y')").await;
+    assert_eq!(kept(&pool).await, (3, 6, 2, 42, 1.5));
+    assert_eq!(kept(&pool).await, counted(&pool).await);
+
+    // Deleting a run cascades to its steps; their usage leaves the totals with them.
+    run("DELETE FROM pipeline_executions WHERE pipeline_name = 'p1'").await;
+    run("DELETE FROM log_entries WHERE level = 'warn'").await;
+    assert_eq!(kept(&pool).await, counted(&pool).await);
+    assert_eq!(kept(&pool).await, (2, 4, 1, 28, 1.0));
+
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query("UPDATE step_executions SET total_tokens = 1000")
+        .execute(&mut *tx)
+        .await
+        .expect("update");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(kept(&pool).await, (2, 4, 1, 28, 1.0));
+}

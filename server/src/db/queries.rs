@@ -31,11 +31,12 @@ pub async fn ping(pool: &PgPool) -> Result<Ping, sqlx::Error> {
 pub async fn store_summary(pool: &PgPool) -> Result<StoreSummary, sqlx::Error> {
     let (executions, running, steps, pipelines, log_entries): (i64, i64, i64, i64, i64) =
         sqlx::query_as(
-            "SELECT (SELECT count(*) FROM pipeline_executions), \
+            "SELECT t.executions, \
                     (SELECT count(*) FROM pipeline_executions WHERE status = 'running'), \
-                    (SELECT count(*) FROM step_executions), \
+                    t.steps, \
                     (SELECT count(DISTINCT name) FROM pipeline_definitions), \
-                    (SELECT count(*) FROM log_entries)",
+                    t.log_entries \
+             FROM store_totals t",
         )
         .fetch_one(pool)
         .await?;
@@ -92,10 +93,12 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
     .fetch_all(&mut *tx)
     .await?;
     let (executions, running, tokens, cost_usd): (i64, i64, i64, f64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM pipeline_executions),
+        // The running totals (migration store_totals): one row, whatever the history's size;
+        // `running` is read through the partial index of active runs, which stays small.
+        "SELECT t.executions,
                 (SELECT count(*) FROM pipeline_executions WHERE status = 'running'),
-                (SELECT COALESCE(sum(total_tokens), 0)::int8 FROM step_executions),
-                (SELECT COALESCE(sum(cost_usd), 0)::float8 FROM step_executions)",
+                t.tokens, t.cost_usd::float8
+         FROM store_totals t",
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -85,7 +85,7 @@ async fn ingest(
 
     let mut duplicates = 0;
     let mut acks = Vec::with_capacity(events.len());
-    for event in events {
+    for (index, event) in events.into_iter().enumerate() {
         if let Some(id) = &event.id {
             if !claim.owns(id) {
                 duplicates += 1;
@@ -100,14 +100,30 @@ async fn ingest(
             client_id: event.id,
             ack: Some(ack),
         });
-        acks.push(done);
+        acks.push((index, done));
     }
     let mut seqs = Vec::with_capacity(acks.len());
-    for done in acks {
+    let mut refused = None;
+    for (index, done) in acks {
         match done.await.unwrap_or(Err(PublishError::Closed)) {
             Ok(seq) => seqs.push(seq),
+            // The database refused this one event for good; the writer stored the rest.
+            Err(PublishError::NotPersisted(reason)) => {
+                refused.get_or_insert((index, reason));
+            }
             Err(error) => return Err(ApiError::internal("the events could not be stored", error)),
         }
+    }
+    if let Some((index, reason)) = refused {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "event {index} could not be stored ({reason}); the other {} events of this batch \
+                 were stored — fix that event and send it again",
+                seqs.len()
+            ),
+        )
+        .at(index));
     }
     drop(claim);
     Ok(Json(IngestReceipt {
