@@ -6,8 +6,8 @@ use app::{
     backend::Backend,
     error::AppError,
     models::{
-        DatabaseHealth, DatabaseMode, ExecutionDetail, Health, HealthStatus, RunAction, RunLogLine,
-        Snapshot,
+        AttemptStatus, DatabaseHealth, DatabaseMode, ExecutionDetail, Health, HealthStatus,
+        RunAction, RunLogLine, Snapshot,
     },
 };
 use axum::extract::FromRef;
@@ -213,7 +213,7 @@ impl AppState {
     pub async fn execution_detail(&self, id: Uuid) -> Result<Option<ExecutionDetail>, sqlx::Error> {
         let mut detail = crate::db::executions::detail(&self.pool, id).await?;
         for step in detail.iter_mut().flat_map(|d| d.steps.iter_mut()) {
-            if step.status != "running" || step.response.is_some() {
+            if step.status != AttemptStatus::Running || step.response.is_some() {
                 continue;
             }
             // Only the attempt streaming now: an earlier one may still read `running` until the

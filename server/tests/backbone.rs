@@ -585,7 +585,7 @@ async fn the_snapshot_is_consistent_with_its_sequence_number(pool: PgPool) {
     assert_eq!(snapshot.active[0].id, running);
     assert_eq!(snapshot.active[0].current_step.as_deref(), Some("draft"));
     assert_eq!(snapshot.recent.len(), 1);
-    assert_eq!(snapshot.recent[0].status, "completed");
+    assert_eq!(snapshot.recent[0].status, app::models::RunStatus::Completed);
     assert_eq!(snapshot.totals.tokens, 16);
     assert_eq!(snapshot.logs.len(), 1);
     let seq = snapshot.seq.expect("seq");

@@ -11,6 +11,7 @@ use crate::{
     clipboard::copy_to_clipboard,
     format,
     live::{RunDetail, StepView},
+    models::AttemptStatus,
     rich::{self, highlight},
 };
 
@@ -120,7 +121,7 @@ fn StepInspector(step: StepView, run: Uuid, query: RwSignal<String>) -> impl Int
     let response: Signal<String> = Signal::from(step.response.clone());
     let streaming = {
         let status = step.status.clone();
-        Signal::derive(move || status.get() == "running")
+        Signal::derive(move || status.get() == AttemptStatus::Running)
     };
     // Colours would be redone for every chunk; a streaming response is coloured once complete.
     let colour_response = Signal::derive(move || !streaming.get());

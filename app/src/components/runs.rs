@@ -13,7 +13,7 @@ use crate::{
     format,
     functions::control_run,
     live::{LiveStore, RunView},
-    models::RunAction,
+    models::{RunAction, RunStatus},
 };
 
 #[component]
@@ -90,10 +90,10 @@ fn RunRow(
     };
     let step_text = {
         let (current, status) = (run.current_step.clone(), status.clone());
-        move || match (current.get(), status.get().as_str()) {
+        move || match (current.get(), status.get()) {
             (Some(step), _) => step,
-            (None, "paused") => "paused between steps".into(),
-            (None, "running" | "pending") => "starting…".into(),
+            (None, RunStatus::Paused) => "paused between steps".into(),
+            (None, RunStatus::Running | RunStatus::Pending) => "starting…".into(),
             (None, _) => String::new(),
         }
     };
@@ -110,7 +110,7 @@ fn RunRow(
             aria-selected=move || is_selected().to_string()
             data-testid="run"
             data-run-id=id.to_string()
-            data-status=move || status.get()
+            data-status=move || status.get().as_str()
             on:click=move |_| selected.set(Some(id))
             on:contextmenu=move |ev| {
                 if let Some(overlays) = overlays {
@@ -147,36 +147,28 @@ fn RunRow(
 }
 
 #[component]
-pub fn StatusBadge(#[prop(into)] status: Signal<String>) -> impl IntoView {
+pub fn StatusBadge(#[prop(into)] status: Signal<RunStatus>) -> impl IntoView {
     view! {
-        <span class="badge" data-status=move || status.get() data-testid="status">
-            {move || match status.get().as_str() {
-                "running" => "running".to_owned(),
-                // Accepted, not started yet.
-                "pending" => "waiting".to_owned(),
-                "paused" => "paused".to_owned(),
-                "completed" => "complete".to_owned(),
-                "failed" => "error".to_owned(),
-                other => other.to_owned(),
-            }}
+        <span class="badge" data-status=move || status.get().as_str() data-testid="status">
+            {move || status.get().label()}
         </span>
     }
 }
 
 #[component]
-fn RunControls(id: Uuid, status: Signal<String>) -> impl IntoView {
+fn RunControls(id: Uuid, status: Signal<RunStatus>) -> impl IntoView {
     let problem = RwSignal::new(None::<String>);
     let act = move |action: RunAction| {
         spawn_local(async move {
             problem.set(control_run(id, action).await.err().map(|e| e.to_string()));
         });
     };
-    let active = move || matches!(status.get().as_str(), "running" | "pending" | "paused");
+    let active = move || status.get().is_active();
     view! {
         <Show when=active>
             <div class="run-controls" on:click=|e| e.stop_propagation()>
                 <Show
-                    when=move || status.get() == "paused"
+                    when=move || status.get() == RunStatus::Paused
                     fallback=move || view! {
                         <button class="btn small" data-testid="pause" on:click=move |_| act(RunAction::Pause)>"Pause"</button>
                     }

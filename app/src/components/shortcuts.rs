@@ -11,7 +11,11 @@ use super::{
     panels::Panels,
     timeline::{StepsTab, LOG_ID},
 };
-use crate::{functions::control_run, live::LiveStore, models::RunAction};
+use crate::{
+    functions::control_run,
+    live::LiveStore,
+    models::{RunAction, RunStatus},
+};
 
 /// Listens to the keyboard while the page is shown, and shows the list of shortcuts on `?`.
 #[component]
@@ -81,9 +85,9 @@ pub fn Shortcuts(
                 let Some(run) = selected.get_untracked().and_then(|id| store.run(id)) else {
                     return;
                 };
-                let action = match run.status.get_untracked().as_str() {
-                    "paused" => RunAction::Resume,
-                    "running" | "pending" => RunAction::Pause,
+                let action = match run.status.get_untracked() {
+                    RunStatus::Paused => RunAction::Resume,
+                    RunStatus::Running | RunStatus::Pending => RunAction::Pause,
                     _ => return,
                 };
                 event.prevent_default();

@@ -12,6 +12,7 @@ use crate::{
     format,
     functions::get_run_log,
     live::{use_live, RunDetail, StepView},
+    models::AttemptStatus,
 };
 
 /// What quadrant 2 shows: the timeline, or the run's log.
@@ -113,7 +114,7 @@ fn Timeline(
 fn end_of(step: &StepView, now: DateTime<Utc>) -> DateTime<Utc> {
     match step.duration_ms.get() {
         Some(ms) => step.started_at + chrono::TimeDelta::milliseconds(ms),
-        None if step.status.get() == "running" => now,
+        None if step.status.get() == AttemptStatus::Running => now,
         None => step.started_at,
     }
 }
@@ -179,7 +180,7 @@ fn TimelineRow(
             class:selected=is_selected
             data-testid="step-row"
             data-step=key.clone()
-            data-status=move || status.get()
+            data-status=move || status.get().as_str()
             on:click=move |_| selected_step.set(Some(select_key.clone()))
             on:contextmenu=move |ev| {
                 if let Some(overlays) = overlays {
@@ -194,7 +195,7 @@ fn TimelineRow(
             <div class="tl-track" aria-hidden="true">
                 <div
                     class="tl-bar"
-                    data-status={let s = step.status.clone(); move || s.get()}
+                    data-status={let s = step.status.clone(); move || s.get().as_str()}
                     style:left=move || format!("{:.2}%", geometry.get().0)
                     style:width=move || format!("{:.2}%", geometry.get().1)
                 ></div>

@@ -10,8 +10,8 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 use crate::models::{
-    Event, EventBody, ExecutionDetail, MetricsSample, RunLogLine, RunSummary, Snapshot, StepDetail,
-    StepStatus,
+    AttemptStatus, Event, EventBody, ExecutionDetail, MetricsSample, RunLogLine, RunStatus,
+    RunSummary, Snapshot, StepDetail, StepStatus,
 };
 
 /// Recent finished runs kept on the dashboard.
@@ -49,7 +49,7 @@ pub struct RunView {
     pub pipeline: String,
     pub source: String,
     pub started_at: DateTime<Utc>,
-    pub status: ArcRwSignal<String>,
+    pub status: ArcRwSignal<RunStatus>,
     pub current_step: ArcRwSignal<Option<String>>,
     pub steps_done: ArcRwSignal<i64>,
     pub steps_total: ArcRwSignal<i64>,
@@ -66,7 +66,7 @@ impl RunView {
             pipeline: run.pipeline.clone(),
             source: run.source.clone(),
             started_at: run.started_at,
-            status: ArcRwSignal::new(run.status.clone()),
+            status: ArcRwSignal::new(run.status),
             current_step: ArcRwSignal::new(run.current_step.clone()),
             steps_done: ArcRwSignal::new(run.steps_completed),
             steps_total: ArcRwSignal::new(run.steps_total),
@@ -78,10 +78,7 @@ impl RunView {
     }
 
     pub fn is_active(&self) -> bool {
-        matches!(
-            self.status.get_untracked().as_str(),
-            "pending" | "running" | "paused"
-        )
+        self.status.get_untracked().is_active()
     }
 }
 
@@ -98,7 +95,7 @@ pub struct StepView {
     pub config: serde_json::Value,
     /// The `seq` of the last chunk already in `response` when it was loaded mid-stream.
     pub streamed_through: i64,
-    pub status: ArcRwSignal<String>,
+    pub status: ArcRwSignal<AttemptStatus>,
     pub system_prompt: ArcRwSignal<Option<String>>,
     pub template: ArcRwSignal<Option<String>>,
     pub variables: ArcRwSignal<Option<serde_json::Value>>,
@@ -124,7 +121,7 @@ impl StepView {
             token_budget: d.token_budget,
             config: d.config.clone(),
             streamed_through: d.streamed_through.unwrap_or(0),
-            status: ArcRwSignal::new(d.status.clone()),
+            status: ArcRwSignal::new(d.status),
             system_prompt: ArcRwSignal::new(d.system_prompt.clone()),
             template: ArcRwSignal::new(d.template.clone()),
             variables: ArcRwSignal::new(d.variables.clone()),
@@ -239,7 +236,7 @@ impl RunDetail {
                         step: e.step.clone(),
                         attempt,
                         replay_of: e.replay_of.and_then(|a| i32::try_from(a).ok()),
-                        status: "running".into(),
+                        status: AttemptStatus::Running,
                         provider: Some(e.provider.clone()),
                         model: Some(e.model.clone()),
                         config: e.config.clone(),
@@ -297,7 +294,7 @@ impl RunDetail {
             }
             EventBody::StepCompleted(e) => {
                 if let Some(s) = self.latest(&e.step) {
-                    s.status.set(e.status.as_str().to_owned());
+                    s.status.set(e.status.into());
                     s.duration_ms.set(i64::try_from(e.duration_ms).ok());
                     s.cost_usd.set(Some(e.cost_usd));
                     s.error.set(e.error.clone());
@@ -438,7 +435,7 @@ impl LiveStore {
                 let run = RunView::new(&RunSummary {
                     id: e.execution_id,
                     pipeline: e.pipeline.clone(),
-                    status: "running".into(),
+                    status: RunStatus::Running,
                     source: if e.version.is_some() {
                         "engine"
                     } else {
@@ -460,20 +457,26 @@ impl LiveStore {
                     trim_recent(runs);
                 });
             }
-            EventBody::PipelinePaused(e) => self.set_status(e.execution_id, "paused"),
-            EventBody::PipelineResumed(e) => self.set_status(e.execution_id, "running"),
-            EventBody::PipelineCancelled(e) => {
-                self.finish(e.execution_id, "cancelled", event.at, e.reason.clone())
-            }
-            EventBody::PipelineError(e) => {
-                self.finish(e.execution_id, "failed", event.at, Some(e.error.clone()))
-            }
+            EventBody::PipelinePaused(e) => self.set_status(e.execution_id, RunStatus::Paused),
+            EventBody::PipelineResumed(e) => self.set_status(e.execution_id, RunStatus::Running),
+            EventBody::PipelineCancelled(e) => self.finish(
+                e.execution_id,
+                RunStatus::Cancelled,
+                event.at,
+                e.reason.clone(),
+            ),
+            EventBody::PipelineError(e) => self.finish(
+                e.execution_id,
+                RunStatus::Failed,
+                event.at,
+                Some(e.error.clone()),
+            ),
             EventBody::PipelineCompleted(e) => {
                 if let Some(run) = self.run(e.execution_id) {
                     run.tokens.set(e.totals.tokens as i64);
                     run.cost_usd.set(e.totals.cost_usd);
                 }
-                self.finish(e.execution_id, "completed", event.at, None)
+                self.finish(e.execution_id, RunStatus::Completed, event.at, None)
             }
             EventBody::StepStarted(e) => {
                 if let Some(run) = self.run(e.execution_id) {
@@ -521,15 +524,15 @@ impl LiveStore {
         true
     }
 
-    fn set_status(&self, id: Uuid, status: &str) {
+    fn set_status(&self, id: Uuid, status: RunStatus) {
         if let Some(run) = self.run(id) {
-            run.status.set(status.to_owned());
+            run.status.set(status);
         }
     }
 
-    fn finish(&self, id: Uuid, status: &str, at: DateTime<Utc>, error: Option<String>) {
+    fn finish(&self, id: Uuid, status: RunStatus, at: DateTime<Utc>, error: Option<String>) {
         if let Some(run) = self.run(id) {
-            run.status.set(status.to_owned());
+            run.status.set(status);
             run.completed_at.set(Some(at));
             run.current_step.set(None);
             if error.is_some() {

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::{AttemptStatus, RunStatus};
+
 /// An execution with all its step attempts, as `GET /api/executions/{id}` answers. Read from
 /// `pipeline_executions` as it is (the steps are a second query).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -16,7 +18,8 @@ pub struct ExecutionDetail {
     pub pipeline: String,
     #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_version"))]
     pub version: Option<i32>,
-    pub status: String,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub status: RunStatus,
     pub source: String,
     pub batch_id: Option<Uuid>,
     pub inputs: Value,
@@ -41,7 +44,8 @@ pub struct StepDetail {
     pub attempt: i32,
     /// The attempt this one replays.
     pub replay_of: Option<i32>,
-    pub status: String,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub status: AttemptStatus,
     pub provider: Option<String>,
     pub model: Option<String>,
     pub config: Value,

@@ -2,6 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::RunStatus;
+
 /// Everything the dashboard shows, as of one point of the event stream: the first paint, and
 /// what a client reloads after `bus:resync`. Subscribing with `seq` as Last-Event-ID continues
 /// exactly from here.
@@ -44,7 +46,8 @@ pub struct RunSummary {
     pub id: Uuid,
     #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_name"))]
     pub pipeline: String,
-    pub status: String,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub status: RunStatus,
     /// `engine` (run here) or `ingest` (reported by another program).
     pub source: String,
     pub started_at: DateTime<Utc>,
