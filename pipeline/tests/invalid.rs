@@ -622,3 +622,28 @@ steps:
         show(&diagnostics)
     );
 }
+
+/// A step without a usable name before it must not shift which step a message names.
+#[test]
+fn a_later_step_reference_names_the_right_step_after_a_nameless_one() {
+    let text = "\
+name: shifted
+steps:
+  - prompt: x
+  - name: b
+    prompt: \"{{ steps.c.output }}\"
+  - name: c
+    prompt: y
+";
+    let diagnostics = validate(text.as_bytes(), &catalog()).expect_err("invalid");
+    let later = diagnostics
+        .iter()
+        .find(|d| d.message.contains("defined later"))
+        .unwrap_or_else(|| panic!("no later-step diagnostic: {}", show(&diagnostics)));
+    assert!(
+        later.message.contains("step `b` uses the output of `c`")
+            && later.message.contains("move `c` above `b`"),
+        "{}",
+        later.message
+    );
+}

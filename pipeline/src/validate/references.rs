@@ -14,6 +14,8 @@ pub(super) struct Scope<'s> {
     pub(super) by_name: &'s HashMap<&'s str, usize>,
     /// Step names in file order (steps without a usable name left out).
     pub(super) step_names: &'s [&'s str],
+    /// Each step's name by its position in the file (`None` without a usable name).
+    pub(super) labels: &'s [Option<&'s str>],
     pub(super) inputs: &'s [&'s str],
     pub(super) env: &'s [&'s str],
 }
@@ -116,7 +118,7 @@ impl Checker<'_, '_> {
                 return;
             }
         };
-        let me = scope.step_names.get(index).copied();
+        let me = scope.labels.get(index).copied().flatten();
         for path in &refs {
             let mut segments = path.split('.');
             let head = segments.next().unwrap_or_default();

@@ -98,11 +98,16 @@ impl Checker<'_, '_> {
         }
 
         let step_names: Vec<&str> = names.iter().flatten().map(|n| n.name.as_str()).collect();
+        let labels: Vec<Option<&str>> = names
+            .iter()
+            .map(|n| n.as_ref().map(|n| n.name.as_str()))
+            .collect();
         let input_names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
         let env_names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
         let scope = Scope {
             by_name: &by_name,
             step_names: &step_names,
+            labels: &labels,
             inputs: &input_names,
             env: &env_names,
         };
@@ -115,10 +120,6 @@ impl Checker<'_, '_> {
             edges.push(step_edges);
         }
 
-        let labels: Vec<Option<&str>> = names
-            .iter()
-            .map(|n| n.as_ref().map(|n| n.name.as_str()))
-            .collect();
         let order = self.order(&edges, &labels);
         let (Some(order), true) = (order, steps.iter().all(Option::is_some)) else {
             return None;
