@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use app::models::{
     events::{LogContext, LogEntry, LogLevel, StepProgress},
-    EventBody,
+    Event, EventBody,
 };
 use common::{connect, ingest, log_event, serve, state};
 use serde_json::json;
 use server::{
-    bus::{Filter, Next, Replay},
+    bus::{Delivered, Filter, Next, Replay},
     state::BackboneSettings,
 };
 use sqlx::PgPool;
@@ -652,4 +652,198 @@ async fn after_a_restart_a_client_resumes_from_postgres_then_live_without_duplic
     after.bus.publish(log("live"));
     assert_eq!(messages(&client.take(1).await), ["live"]);
     client.assert_quiet(Duration::from_millis(300)).await;
+}
+
+/// A log line of one step of one execution (persisted, unlike step progress).
+fn step_log(execution: Uuid, step: &str, message: &str) -> EventBody {
+    EventBody::LogEntry(LogEntry {
+        level: LogLevel::Info,
+        message: message.into(),
+        timestamp: chrono::Utc::now(),
+        context: LogContext {
+            execution_id: Some(execution),
+            step: Some(step.into()),
+        },
+    })
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_filtered_resume_from_the_store_spans_pages_and_keeps_bus_signals(pool: PgPool) {
+    let mut settings = BackboneSettings::default();
+    settings.bus.replay_window = 16;
+    settings.live.replay_page = 3;
+    let state = state(pool.clone(), settings).await;
+    let addr = serve(state.clone()).await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    // Log lines of a step are stored only once the step is (the store refuses the others).
+    for (execution, step) in [(a, "draft"), (a, "outline"), (b, "draft")] {
+        for body in [
+            json!({"event": "pipeline:started", "data": {"execution_id": execution,
+                "pipeline": "brief", "started_at": chrono::Utc::now()}}),
+            json!({"event": "step:started", "data": {"execution_id": execution, "step": step,
+                "provider": "simulated", "model": "sim-small"}}),
+        ] {
+            let body = serde_json::from_value(body).expect("event");
+            state.bus.publish_durable(body).await.expect("stored");
+        }
+    }
+    let seen = state.bus.publish_durable(log("seen")).await.expect("seq");
+    let mut resync_seq = 0;
+    for i in 0..20 {
+        state
+            .bus
+            .publish(step_log(a, "draft", &format!("a draft {i}")));
+        state
+            .bus
+            .publish(step_log(a, "outline", &format!("a outline {i}")));
+        state
+            .bus
+            .publish(step_log(b, "draft", &format!("b draft {i}")));
+        state.bus.publish(log(&format!("global {i}")));
+        if i == 5 {
+            // Everything so far numbered, then a refused event's place in the store as
+            // `db::projection::write_refusal` records it: a bus signal, which every filter lets
+            // through.
+            state
+                .bus
+                .publish_durable(log("numbered"))
+                .await
+                .expect("seq");
+            resync_seq = sqlx::query_scalar(
+                r#"INSERT INTO events (seq, name, at, origin, payload)
+                   VALUES (nextval('event_seq'), 'bus:resync', now(), $1,
+                           '{"event": "bus:resync", "data": {"reason": "event 0 could not be stored; reload"}}')
+                   RETURNING seq"#,
+            )
+            .bind(Uuid::new_v4())
+            .fetch_one(&pool)
+            .await
+            .expect("stored signal");
+        }
+    }
+    state
+        .bus
+        .publish_durable(log("flushed"))
+        .await
+        .expect("seq");
+    assert!(
+        state.bus.stats().oldest_in_window.expect("window") > resync_seq + 3 * 3,
+        "several pages come from the store"
+    );
+
+    let mut client = connect(addr, &format!("?execution={a}&step=draft"), Some(seen)).await;
+    let frames = client.take(21).await;
+    let seqs: Vec<i64> = frames.iter().map(|f| f.seq()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    let got: Vec<String> = frames
+        .iter()
+        .map(|f| match f.decode().body {
+            EventBody::LogEntry(e) => e.message,
+            EventBody::BusResync(r) => format!("resync {} {}", f.seq(), r.reason),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("a draft {i}")).collect();
+    expected.insert(
+        6,
+        format!("resync {resync_seq} event 0 could not be stored; reload"),
+    );
+    assert_eq!(got, expected);
+    client.assert_quiet(Duration::from_millis(300)).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_resume_past_the_replay_limit_gets_only_a_resync(pool: PgPool) {
+    let mut settings = BackboneSettings::default();
+    settings.bus.replay_window = 16;
+    settings.live.replay_limit = 10;
+    settings.live.replay_page = 4;
+    let state = state(pool.clone(), settings).await;
+    let addr = serve(state.clone()).await;
+    for i in 0..40 {
+        state.bus.publish(log(&format!("missed {i}")));
+    }
+    state
+        .bus
+        .publish_durable(log("flushed"))
+        .await
+        .expect("seq");
+    // Resume points with exactly the limit, and one more, stored before the window.
+    let window = state.bus.stats().oldest_in_window.expect("window");
+    let stored: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, payload->'data'->>'message' FROM events WHERE seq < $1 ORDER BY seq DESC LIMIT 12",
+    )
+    .bind(window)
+    .fetch_all(&pool)
+    .await
+    .expect("stored");
+    let (at_the_limit, past_the_limit) = (stored[10].0, stored[11].0);
+
+    let mut client = connect(addr, "", Some(at_the_limit)).await;
+    let expected: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->'data'->>'message' FROM events WHERE seq > $1 ORDER BY seq",
+    )
+    .bind(at_the_limit)
+    .fetch_all(&pool)
+    .await
+    .expect("missed");
+    assert_eq!(expected.first(), Some(&stored[9].1));
+    assert_eq!(messages(&client.take(expected.len()).await), expected);
+
+    // Told to resync, and nothing else, not even what memory holds; live events follow.
+    let mut client = connect(addr, "", Some(past_the_limit)).await;
+    let frame = client.next().await;
+    assert_eq!(
+        (frame.event.as_str(), frame.id.as_str()),
+        ("bus:resync", "")
+    );
+    client.assert_quiet(Duration::from_millis(300)).await;
+    state.bus.publish(log("live"));
+    assert_eq!(messages(&client.take(1).await), ["live"]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_replay_from_the_store_carries_what_the_live_stream_carried(pool: PgPool) {
+    let mut settings = BackboneSettings::default();
+    settings.bus.replay_window = 16;
+    let state = state(pool.clone(), settings).await;
+    let addr = serve(state.clone()).await;
+    let mut live = connect(addr, "", None).await;
+    let execution = Uuid::new_v4();
+    let (status, _) = ingest(addr, run_events(execution, "wire").to_string()).await;
+    assert_eq!(status, 200);
+    let first = live.take(7).await;
+    for i in 0..20 {
+        state.bus.publish(log(&format!("after {i}")));
+    }
+    state
+        .bus
+        .publish_durable(log("flushed"))
+        .await
+        .expect("seq");
+    assert!(state.bus.stats().oldest_in_window.expect("window") > first[6].seq());
+
+    let mut again = connect(addr, "", Some(first[0].seq() - 1)).await;
+    let replayed = again.take(7).await;
+    for (live, stored) in first.iter().zip(&replayed) {
+        // What a resume sent before it streamed text: the row decoded and encoded again.
+        let (seq, at, payload): (i64, chrono::DateTime<chrono::Utc>, serde_json::Value) =
+            sqlx::query_as("SELECT seq, at, payload FROM events WHERE seq = $1")
+                .bind(stored.seq())
+                .fetch_one(&pool)
+                .await
+                .expect("row");
+        let body = serde_json::from_value(payload).expect("stored event");
+        let decoded = Delivered::new(Event { seq, at, body });
+        // The envelope byte for byte; `data` as the same JSON value (jsonb orders object keys
+        // its own way).
+        let envelope = |data: &str| data[..data.find(r#","data":"#).expect("data")].to_string();
+        assert_eq!(envelope(decoded.json()), envelope(&stored.data));
+        let value = |data: &str| serde_json::from_str::<serde_json::Value>(data).expect("JSON");
+        assert_eq!(value(decoded.json()), value(&stored.data));
+        // And the event the live stream carried, at the store's precision (microseconds).
+        let (live, stored) = (live.decode(), stored.decode());
+        assert_eq!((live.seq, &live.body), (stored.seq, &stored.body));
+        assert_eq!(live.at.timestamp_micros(), stored.at.timestamp_micros());
+    }
 }

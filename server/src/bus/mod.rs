@@ -93,6 +93,8 @@ pub struct LiveSettings {
     pub keep_alive: Duration,
     /// Most events replayed from Postgres before a client is told to resync instead.
     pub replay_limit: i64,
+    /// Events read from Postgres per query of a replay: what one replaying client holds.
+    pub replay_page: i64,
 }
 
 impl Default for LiveSettings {
@@ -101,6 +103,7 @@ impl Default for LiveSettings {
             heartbeat: Duration::from_secs(10),
             keep_alive: Duration::from_secs(15),
             replay_limit: 100_000,
+            replay_page: 2_000,
         }
     }
 }

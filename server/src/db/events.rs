@@ -18,24 +18,84 @@ fn event_from_row((seq, at, payload): Row) -> Option<Event> {
     }
 }
 
-/// Persisted events with `after < seq < before`, oldest first, at most `limit`.
-pub async fn read_after(
+/// What a resume from the store will send: how many persisted events lie in
+/// `after < seq < before`, counted no further than `limit` (a client further behind is told to
+/// resync, so nothing past that is worth counting), and the newest of those counted.
+pub async fn count_after(
     pool: &PgPool,
     after: i64,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<Event>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT seq, at, payload FROM events
-         WHERE seq > $1 AND ($2::int8 IS NULL OR seq < $2)
-         ORDER BY seq LIMIT $3",
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    // An index-only range scan of the primary key that stops at `limit` rows.
+    sqlx::query_as(
+        "SELECT count(*), max(seq) FROM (
+             SELECT seq FROM events WHERE seq > $1 AND seq < $2 ORDER BY seq LIMIT $3
+         ) AS counted",
     )
     .bind(after)
-    .bind(before)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_one(pool)
+    .await
+}
+
+/// A stored event with its `data` as JSON text, to be sent on without being decoded.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredText {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub name: String,
+    /// As `jsonb` prints it: the same value the event was stored with, keys in `jsonb`'s order.
+    pub data: String,
+}
+
+/// Who a page of stored events is for: everyone, or a client following one execution (and
+/// optionally one of its steps).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Follow<'a> {
+    pub execution: Option<Uuid>,
+    pub step: Option<&'a str>,
+}
+
+/// One page of a resume: the persisted events with `after < seq <= through` that `follow`
+/// lets through, oldest first, at most `limit`. The next page starts after the last seq.
+pub async fn page_after(
+    pool: &PgPool,
+    after: i64,
+    through: i64,
+    follow: Follow<'_>,
+    limit: i64,
+) -> Result<Vec<StoredText>, sqlx::Error> {
+    let Some(execution) = follow.execution else {
+        return sqlx::query_as(
+            "SELECT seq, at, name, (payload->'data')::text AS data FROM events
+             WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(through)
+        .bind(limit)
+        .fetch_all(pool)
+        .await;
+    };
+    // The rule of `bus::Filter::matches`, on the columns the writer fills from the event's
+    // scope: that execution (and step), plus bus signals, which concern every subscriber. The
+    // bus signals have no index of their own, so the plan walks the seq range once (over all
+    // pages together: each starts where the last ended) rather than `events_by_execution`.
+    sqlx::query_as(
+        "SELECT seq, at, name, (payload->'data')::text AS data FROM events
+         WHERE seq > $1 AND seq <= $2
+           AND (execution_id = $3 AND ($4::text IS NULL OR step_name = $4)
+                OR execution_id IS NULL AND name IN ('bus:heartbeat', 'bus:resync'))
+         ORDER BY seq LIMIT $5",
+    )
+    .bind(after)
+    .bind(through)
+    .bind(execution)
+    .bind(follow.step)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().filter_map(event_from_row).collect())
+    .await
 }
 
 /// One instance's events of one flushed batch.

@@ -116,21 +116,50 @@ fn events(
                 }
             }
             Replay::Store { after, before, then } => {
-                // Boxed: kept inline, this rarely used future would enlarge every connection's
-                // state for its whole life.
-                match Box::pin(db::events::read_after(&state.pool, after, before, live.replay_limit + 1)).await {
-                    Ok(stored) if stored.len() as i64 <= live.replay_limit => {
-                        if before.is_none() {
-                            replayed_through = stored.last().map(|e| e.seq);
+                // Counted first, so a client too far behind costs one index scan, not a read.
+                // Boxed (here and below): kept inline, these rarely used futures would enlarge
+                // every connection's state for its whole life.
+                match Box::pin(db::events::count_after(&state.pool, after, before, live.replay_limit + 1)).await {
+                    Ok((count, _)) if count > live.replay_limit => {
+                        yield Ok(resync("too far behind to replay", None));
+                    }
+                    Ok((_, newest)) => {
+                        // Page by page up to the newest event counted, so memory is one page
+                        // whatever the size, and events flushed meanwhile come live instead.
+                        let follow = db::events::Follow {
+                            execution: filter.execution,
+                            step: filter.step.as_deref(),
+                        };
+                        let (mut cursor, mut failed) = (after, false);
+                        while let Some(through) = newest.filter(|&newest| cursor < newest) {
+                            let page = Box::pin(db::events::page_after(&state.pool, cursor, through, follow, live.replay_page)).await;
+                            match page {
+                                Ok(page) => {
+                                    cursor = match page.last() {
+                                        Some(last) if page.len() as i64 == live.replay_page => last.seq,
+                                        _ => through,
+                                    };
+                                    for event in &page {
+                                        yield Ok(stored(event));
+                                    }
+                                }
+                                Err(error) => {
+                                    tracing::warn!("cannot replay from the store: {error}");
+                                    yield Ok(resync("the store could not be read to replay", None));
+                                    failed = true;
+                                    break;
+                                }
+                            }
                         }
-                        for event in stored.into_iter().filter(|e| filter.matches(e)) {
-                            yield Ok(numbered(&Delivered::new(event)));
-                        }
-                        for event in then {
-                            yield Ok(numbered(&event));
+                        if !failed {
+                            if before.is_none() {
+                                replayed_through = newest;
+                            }
+                            for event in then {
+                                yield Ok(numbered(&event));
+                            }
                         }
                     }
-                    Ok(_) => yield Ok(resync("too far behind to replay", None)),
                     Err(error) => {
                         tracing::warn!("cannot replay from the store: {error}");
                         yield Ok(resync("the store could not be read to replay", None));
@@ -170,6 +199,31 @@ fn numbered(event: &Delivered) -> sse::Event {
         .data(event.json())
 }
 
+/// A stored event, sent on without decoding its JSON.
+fn stored(event: &db::events::StoredText) -> sse::Event {
+    sse::Event::default()
+        .id(event.seq.to_string())
+        .event(&event.name)
+        .data(stored_json(event))
+}
+
+/// The event as [`Delivered::json`] has it: `seq`, `at`, `event` and `data` in that order and
+/// written the same way; `data` is the stored text, the same JSON value with its object keys in
+/// `jsonb`'s order and its spacing.
+fn stored_json(event: &db::events::StoredText) -> String {
+    use std::fmt::Write;
+    // Through serde, so the timestamp and the name are written exactly as for a live event.
+    let at = serde_json::to_string(&event.at).unwrap_or_default();
+    let name = serde_json::to_string(&event.name).unwrap_or_default();
+    let mut json = String::with_capacity(event.data.len() + at.len() + name.len() + 48);
+    let _ = write!(
+        json,
+        r#"{{"seq":{},"at":{at},"event":{name},"data":{}}}"#,
+        event.seq, event.data
+    );
+    json
+}
+
 /// Bus signals: not part of the numbered stream.
 fn unnumbered(body: &EventBody) -> sse::Event {
     #[derive(serde::Serialize)]
@@ -192,4 +246,70 @@ fn resync(reason: &str, dropped: Option<u64>) -> sse::Event {
         reason: reason.to_string(),
         dropped,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use app::models::{Event, EventBody};
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::db::events::StoredText;
+
+    /// The `data` of an event as serde writes it: what a store keeping text would hold.
+    fn data_text(body: &EventBody) -> String {
+        let whole = serde_json::to_string(body).expect("event JSON");
+        let prefix = format!(r#"{{"event":"{}","data":"#, body.name());
+        whole
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix('}'))
+            .expect("adjacently tagged")
+            .to_string()
+    }
+
+    #[test]
+    fn a_stored_event_is_written_as_the_live_stream_writes_it() {
+        let execution = uuid::Uuid::new_v4();
+        let bodies = [
+            json!({"event": "pipeline:started", "data": {"execution_id": execution,
+                "pipeline": "brief", "config": {"steps": 1}, "inputs": {"topic": "a \"quoted\"\nline"},
+                "started_at": "2026-01-02T03:04:05.123456789Z", "version": 3}}),
+            json!({"event": "prompt:sent", "data": {"execution_id": execution, "step": "outline",
+                "prompt": "Écris un plan — sans détour.", "template": "{{ topic }}",
+                "variables": {"topic": "x"}, "token_count": 9}}),
+            json!({"event": "response:received", "data": {"execution_id": execution,
+                "step": "outline", "response": "1. Events\t2. \u{1}",
+                "usage": {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}}}),
+            json!({"event": "step:completed", "data": {"execution_id": execution, "step": "outline",
+                "duration_ms": 140, "tokens": 16, "cost_usd": 0.0004, "status": "completed"}}),
+            json!({"event": "log:entry", "data": {"level": "warn", "message": "global",
+                "timestamp": "2026-01-02T03:04:05Z"}}),
+            json!({"event": "bus:resync", "data": {"reason": "event 7 could not be stored; reload"}}),
+        ];
+        // Postgres keeps microseconds; the serde format drops zero fractions, so each length.
+        let ats = [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.100Z",
+            "2026-01-02T03:04:05.123456Z",
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let body: EventBody = serde_json::from_value(body).expect("a valid event");
+            for at in ats {
+                let at: DateTime<Utc> = at.parse().expect("timestamp");
+                let stored = StoredText {
+                    seq: 1_000_000 + i as i64,
+                    at,
+                    name: body.name().to_string(),
+                    data: data_text(&body),
+                };
+                let live = Delivered::new(Event {
+                    seq: stored.seq,
+                    at,
+                    body: body.clone(),
+                });
+                assert_eq!(stored_json(&stored), live.json());
+            }
+        }
+    }
 }
