@@ -4,75 +4,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startPipescope, launchBrowser, openPage } from '../support.mjs';
+import { startPipescope, launchBrowser, openPage, ingest, events } from '../support.mjs';
 
-export { startPipescope, launchBrowser, randomUUID, sleep };
+export { startPipescope, launchBrowser, randomUUID, sleep, ingest, events };
 
 /** How long each benchmark pushes events (PIPESCOPE_BENCH_SECONDS, default 20). */
 export const seconds = Number(process.env.PIPESCOPE_BENCH_SECONDS || 20);
-
-/** POSTs a batch to the ingest API and returns its receipt ({accepted, duplicates, seqs}). */
-export async function ingest(url, events) {
-  const res = await fetch(`${url}/api/ingest/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(events),
-  });
-  const answer = await res.json();
-  if (!res.ok) throw new Error(`ingest failed: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-}
-
-/**
- * Event bodies for the ingest API, with the fields it requires and little more (`at` is added
- * when an event is sent). `steps` in a run's config is what gives the grid its progress bar.
- */
-export const events = {
-  pipelineStarted: (id, pipeline, steps, startedAt = new Date()) => ({
-    event: 'pipeline:started',
-    data: {
-      execution_id: id,
-      pipeline,
-      config: { steps: steps.map((name) => ({ name })) },
-      inputs: { topic: 'benchmarks' },
-      started_at: startedAt.toISOString(),
-    },
-  }),
-  pipelineCompleted: (id, tokens, durationMs) => ({
-    event: 'pipeline:completed',
-    data: {
-      execution_id: id,
-      results: {},
-      totals: { tokens, cost_usd: tokens * 2e-6, duration_ms: durationMs },
-    },
-  }),
-  stepStarted: (id, step) => ({
-    event: 'step:started',
-    data: { execution_id: id, step, provider: 'bench', model: 'bench-1', attempt: 1, token_budget: 4096 },
-  }),
-  promptSent: (id, step, prompt) => ({
-    event: 'prompt:sent',
-    data: { execution_id: id, step, prompt, template: prompt, variables: {}, token_count: 12 },
-  }),
-  chunk: (id, step, chunk) => ({
-    event: 'response:streaming',
-    data: { execution_id: id, step, chunk },
-  }),
-  responseReceived: (id, step, response, completionTokens) => ({
-    event: 'response:received',
-    data: {
-      execution_id: id,
-      step,
-      response,
-      usage: { prompt_tokens: 12, completion_tokens: completionTokens, total_tokens: 12 + completionTokens },
-      ttft_ms: 180,
-    },
-  }),
-  stepCompleted: (id, step, durationMs, tokens) => ({
-    event: 'step:completed',
-    data: { execution_id: id, step, duration_ms: durationMs, tokens, cost_usd: tokens * 2e-6, status: 'completed' },
-  }),
-};
 
 /**
  * The run whose response the benchmarks stream into the inspector: started, one step running,

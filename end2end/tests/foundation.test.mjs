@@ -2,7 +2,7 @@
 // round trip showing live health from the server's own PostgreSQL.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, openPage, screenshot, startPipescope } from '../support.mjs';
+import { EVENTUALLY, launchBrowser, openPage, screenshot, startPipescope } from '../support.mjs';
 
 let server;
 let browser;
@@ -31,7 +31,7 @@ test('the dashboard hydrates and shows live server health', async () => {
   await page.waitForFunction(
     (initial) => document.querySelector('[data-testid="uptime"]').textContent !== initial,
     before,
-    { timeout: 5_000 },
+    { timeout: EVENTUALLY },
   );
 
   await screenshot(page, 'dashboard-desktop');
@@ -58,7 +58,7 @@ test('the health panel opens on click and re-checks through the server function'
   await page.waitForFunction(
     (initial) => document.querySelector('[data-testid="checked-at"]')?.textContent !== initial,
     checkedAt,
-    { timeout: 10_000 },
+    { timeout: EVENTUALLY },
   );
   assert.ok(calls.some((u) => u.includes('get_health')), `a server function call was made: ${calls}`);
   // The panel stays open across the refresh.
