@@ -34,6 +34,10 @@ const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
 /// After the browser gives up on a stream, try a new one this often.
 const RETRY_EVERY: Duration = Duration::from_secs(3);
 
+/// Events held for the next animation frame beyond this many are applied at once: a page that
+/// gets no frames (a background tab) must not hold an ever-growing queue.
+const MOST_HELD: usize = 4096;
+
 /// The page's live stream. Closed when dropped.
 pub struct LiveStream(Rc<Inner>);
 
@@ -44,6 +48,10 @@ struct Inner {
     source: RefCell<Option<Source>>,
     watchdog: Cell<Option<IntervalHandle>>,
     retry: Cell<Option<TimeoutHandle>>,
+    /// Events received since the last frame, applied together in the next one: a burst (a
+    /// batch starting 200 runs) costs the page one update per frame, not one per event.
+    held: RefCell<Vec<Event>>,
+    frame: Cell<Option<AnimationFrameRequestHandle>>,
 }
 
 impl LiveStream {
@@ -55,6 +63,8 @@ impl LiveStream {
             source: RefCell::new(None),
             watchdog: Cell::new(None),
             retry: Cell::new(None),
+            held: RefCell::new(Vec::new()),
+            frame: Cell::new(None),
         });
         inner.connect();
         // A half-open connection never fires `error`, so silence counts too.
@@ -93,6 +103,10 @@ impl Inner {
         if let Some(retry) = self.retry.take() {
             retry.clear();
         }
+        if let Some(frame) = self.frame.take() {
+            frame.cancel();
+        }
+        self.held.borrow_mut().clear();
         // Taken out before it is dropped: dropping closes it, and nothing may borrow `source`
         // meanwhile.
         let source = self.source.borrow_mut().take();
@@ -165,7 +179,42 @@ impl Inner {
         if store.connection.get_untracked() != Connection::Live {
             store.connection.set(Connection::Live);
         }
-        if !store.apply(event) {
+        let held = {
+            let mut held = self.held.borrow_mut();
+            held.push(event);
+            held.len()
+        };
+        let hidden = document().hidden();
+        if hidden || held >= MOST_HELD {
+            self.apply_held();
+        } else if held == 1 {
+            let weak = Rc::downgrade(self);
+            let frame = request_animation_frame_with_handle(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.frame.set(None);
+                    inner.apply_held();
+                }
+            });
+            match frame {
+                Ok(frame) => self.frame.set(Some(frame)),
+                Err(_) => self.apply_held(),
+            }
+        }
+    }
+
+    /// Applies the events held for this frame, in order. Their effects on the page run once,
+    /// after all of them (Leptos schedules effects, it does not run them per signal write).
+    fn apply_held(self: &Rc<Self>) {
+        if let Some(frame) = self.frame.take() {
+            frame.cancel();
+        }
+        let events = std::mem::take(&mut *self.held.borrow_mut());
+        let mut resync = false;
+        for event in events {
+            // As one at a time: every event is applied, and a gap asks for the snapshot.
+            resync |= !self.store.apply(event);
+        }
+        if resync {
             self.resync();
         }
     }
