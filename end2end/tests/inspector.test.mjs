@@ -219,10 +219,13 @@ test('Ctrl+L opens the run log; right-click menus copy and show raw data; Ctrl+P
   const row = page.locator(`[data-run-id="${first}"]`);
   await row.locator('[data-testid="status"]').filter({ hasText: 'complete' }).waitFor({ timeout: EVENTUALLY });
   await row.locator('.run-name').click();
+  // Once the run's detail has loaded (the log is part of it).
+  await page.locator(`[data-testid="open-run"][href="/runs/${first}"]`).waitFor({ timeout: EVENTUALLY });
 
   await page.keyboard.press('Control+l');
   await page.locator('[data-testid="run-log"] .log-line').first().waitFor({ timeout: EVENTUALLY });
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'run-log');
+  // The log takes the focus at the next frame, which on a busy machine can come after its lines.
+  await page.waitForFunction(() => document.activeElement?.id === 'run-log', null, { timeout: EVENTUALLY });
   const log = await page.locator('[data-testid="run-log"] .log-line').allTextContents();
   assert.match(log.at(-1), /run of inspect-me v\d+ started/);
   // Newest first: the run's own completion (a line with no step) heads the log.
