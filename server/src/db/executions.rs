@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-use app::models::ExecutionDetail;
+use app::models::{AttemptStatus, ExecutionDetail, RunStatus};
+
+use super::projection::Origin;
 
 /// What a re-run or replay needs from a past run.
 #[derive(Debug, Clone, FromRow)]
@@ -15,8 +17,10 @@ pub struct RunRecord {
     pub id: Uuid,
     pub pipeline_name: String,
     pub pipeline_version: Option<i32>,
-    pub source: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub source: Origin,
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
     pub inputs: Value,
     pub config: Value,
 }
@@ -34,7 +38,8 @@ pub async fn run_record(pool: &PgPool, id: Uuid) -> Result<Option<RunRecord>, sq
 #[derive(Debug, Clone, FromRow)]
 pub struct AttemptRow {
     pub attempt: i32,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: AttemptStatus,
 }
 
 impl AttemptRow {

@@ -32,6 +32,19 @@ impl Origin {
     }
 }
 
+// Rows decode the `source` column through this (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for Origin {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "engine" => Ok(Origin::Engine),
+            "ingest" => Ok(Origin::Ingest),
+            other => Err(format!("unknown execution source {other:?}")),
+        }
+    }
+}
+
 /// A numbered event as the store sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredEvent<'a> {

@@ -6,7 +6,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{step, unknown_provider, Engine, EngineError, StartRequest, Started};
-use crate::db::executions::{self, RunRecord};
+use crate::db::{
+    executions::{self, RunRecord},
+    projection::Origin,
+};
 
 /// A step replay: the same step of a finished run, with an edited prompt or another model.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -139,7 +142,7 @@ impl Engine {
 /// The request that starts a recorded run again (same definition version, inputs, env and
 /// overrides).
 fn start_request(record: &RunRecord) -> Result<StartRequest, EngineError> {
-    if record.source != "engine" {
+    if record.source != Origin::Engine {
         return Err(EngineError::Conflict(
             "this run was reported through the ingest API; only runs started by pipescope \
              can be re-run or replayed"
