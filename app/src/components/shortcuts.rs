@@ -136,11 +136,15 @@ fn reveal(panels: Panels, panel: &'static str, id: &'static str) {
     panels.mobile.set(panel);
     panels.collapsed.update(|c| c.retain(|p| *p != panel));
     request_animation_frame(move || {
-        if let Some(element) = document()
+        match document()
             .get_element_by_id(id)
             .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
         {
-            let _ = element.focus();
+            Some(element) => {
+                let _ = element.focus();
+            }
+            // Not in the page yet (its run is still loading): it focuses itself when it comes.
+            None => panels.pending_focus.set(Some(id)),
         }
     });
 }

@@ -6,7 +6,7 @@ use leptos::{either::Either, prelude::*, task::spawn_local};
 
 use super::{
     overlays::{MenuTarget, Overlays},
-    panels::CollapseToggle,
+    panels::{take_focus_when_asked, CollapseToggle},
 };
 use crate::{
     format,
@@ -313,6 +313,7 @@ fn RunLog(detail: RunDetail) -> impl IntoView {
         let log = log.clone();
         move || log.read().is_none()
     };
+    take_focus_when_asked(LOG_ID);
     view! {
         <ol class="run-log mono small" id=LOG_ID tabindex="-1" data-testid="run-log" aria-label="Run log, newest first">
             <Show when=loading>
