@@ -93,16 +93,26 @@ pub fn take_focus_when_asked(id: &'static str) {
         return;
     };
     Effect::new(move |_| {
-        use leptos::wasm_bindgen::JsCast;
-        if panels.pending_focus.get_untracked() != Some(id) {
-            return;
+        if panels.pending_focus.get_untracked() == Some(id) {
+            panels.focus(id);
         }
-        if let Some(element) = document()
+    });
+}
+
+impl Panels {
+    /// Focuses the element `id`; one not in the page yet (its run is still loading) focuses
+    /// itself when it comes, through [`take_focus_when_asked`].
+    pub fn focus(self, id: &'static str) {
+        use leptos::wasm_bindgen::JsCast;
+        match document()
             .get_element_by_id(id)
             .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
         {
-            panels.pending_focus.set(None);
-            let _ = element.focus();
+            Some(element) => {
+                self.pending_focus.set(None);
+                let _ = element.focus();
+            }
+            None => self.pending_focus.set(Some(id)),
         }
-    });
+    }
 }

@@ -132,19 +132,7 @@ fn exists(id: &str) -> bool {
 /// is visible: on the next frame, as a hidden element takes no focus and a new one is not
 /// rendered yet.
 fn reveal(panels: Panels, panel: &'static str, id: &'static str) {
-    use leptos::wasm_bindgen::JsCast;
     panels.mobile.set(panel);
     panels.collapsed.update(|c| c.retain(|p| *p != panel));
-    request_animation_frame(move || {
-        match document()
-            .get_element_by_id(id)
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            Some(element) => {
-                let _ = element.focus();
-            }
-            // Not in the page yet (its run is still loading): it focuses itself when it comes.
-            None => panels.pending_focus.set(Some(id)),
-        }
-    });
+    request_animation_frame(move || panels.focus(id));
 }
