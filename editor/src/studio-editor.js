@@ -1,0 +1,271 @@
+// The pipeline studio's YAML editor: CodeMirror 6 behind the small API the Rust page calls through
+// wasm-bindgen. The page owns the text's meaning (validation, completion, hover all come from the
+// `pipeline` crate through the callbacks); this module owns editing.
+//
+//   const editor = mount(parent, {
+//     doc, dark, label, placeholder, maxBytes,
+//     onChange(text), onTooLarge(bytes),
+//     complete(context) -> {from?, options: [{label, type?, detail?, info?, apply?, boost?}]} | null,
+//     hover(context) -> {text} | null,
+//   });
+//   editor.setDiagnostics([{line, column, endLine?, endColumn?, severity, message, hint?, suggestion?}]);
+//   editor.setTheme(dark); editor.getText(); editor.setText(text); editor.focus();
+//   editor.goto(line, column); editor.destroy();
+//
+// Lines and columns are 1-based, columns counted in characters, as the validator reports them;
+// `complete` and `hover` may return a value or a Promise of one.
+
+import { Compartment, EditorState, StateField } from "@codemirror/state";
+import {
+  EditorView, crosshairCursor, drawSelection, dropCursor, highlightActiveLine,
+  highlightActiveLineGutter, highlightSpecialChars, hoverTooltip, keymap, lineNumbers,
+  placeholder, rectangularSelection,
+} from "@codemirror/view";
+import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import { bracketMatching, foldGutter, foldKeymap, indentOnInput, indentUnit } from "@codemirror/language";
+import { yaml } from "@codemirror/lang-yaml";
+import { lintGutter, nextDiagnostic, previousDiagnostic, setDiagnostics } from "@codemirror/lint";
+import { acceptCompletion, autocompletion, closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
+import { highlightSelectionMatches, search, searchKeymap } from "@codemirror/search";
+
+import { offsetToPosition, positionToOffset } from "./positions.js";
+import { toDiagnostics } from "./diagnostics.js";
+import { studioTheme } from "./theme.js";
+import { templateMarks } from "./templates.js";
+import { byteLength, textByteLength } from "./bytes.js";
+
+// A name segment: what a completion replaces and what stays valid while typing filters the list
+// locally. Dots separate segments, so after `steps.` the step names are completed.
+const SEGMENT = /[A-Za-z0-9_-]*/;
+const SEGMENT_ONLY = /^[A-Za-z0-9_-]*$/;
+// What a hover is about: a key, a name or a whole template reference.
+const HOVER_WORD = /[A-Za-z0-9_.-]/;
+
+/** Calls a page callback, never letting its failure break the editor. */
+async function ask(name, callback, argument) {
+  try {
+    return await callback(argument);
+  } catch (error) {
+    console.error(`studio editor: the ${name} callback failed`, error);
+    return null;
+  }
+}
+
+function describePosition(doc, pos) {
+  const { line, column } = offsetToPosition(doc, pos);
+  return { pos, line, column };
+}
+
+function completionSource(complete) {
+  return async (context) => {
+    const word = context.matchBefore(SEGMENT) ?? { from: context.pos, to: context.pos, text: "" };
+    const line = context.state.doc.lineAt(context.pos);
+    const result = await ask("complete", complete, {
+      ...describePosition(context.state.doc, context.pos),
+      explicit: context.explicit,
+      lineBefore: line.text.slice(0, context.pos - line.from),
+      word: { from: word.from, to: word.to, text: word.text },
+    });
+    if (!result || !Array.isArray(result.options) || result.options.length === 0) return null;
+    const from = Number.isInteger(result.from) && result.from >= line.from && result.from <= context.pos
+      ? result.from
+      : word.from;
+    return {
+      from,
+      options: result.options
+        .filter((o) => o && o.label != null)
+        .map((o) => ({
+          label: String(o.label),
+          type: o.type == null ? undefined : String(o.type),
+          detail: o.detail == null ? undefined : String(o.detail),
+          // A string is shown as text by CodeMirror, so markup in a description stays inert.
+          info: o.info == null ? undefined : String(o.info),
+          apply: o.apply == null ? undefined : String(o.apply),
+          boost: Number.isFinite(o.boost) ? o.boost : undefined,
+        })),
+      validFor: SEGMENT_ONLY,
+    };
+  };
+}
+
+/** The word (name characters and dots) around `pos`, or null over space and punctuation. */
+function wordAround(doc, pos, side) {
+  const line = doc.lineAt(pos);
+  let start = pos - line.from;
+  let end = start;
+  while (start > 0 && HOVER_WORD.test(line.text[start - 1])) start--;
+  while (end < line.text.length && HOVER_WORD.test(line.text[end])) end++;
+  if (start === end) return null;
+  // At the very edge of a word the pointer is over the neighbouring character.
+  if ((side < 0 && end === pos - line.from) || (side > 0 && start === pos - line.from)) return null;
+  return { from: line.from + start, to: line.from + end, text: line.text.slice(start, end) };
+}
+
+function hoverSource(hover) {
+  return hoverTooltip(async (view, pos, side) => {
+    const word = wordAround(view.state.doc, pos, side);
+    if (!word) return null;
+    const result = await ask("hover", hover, { ...describePosition(view.state.doc, pos), word });
+    if (!result || result.text == null || result.text === "") return null;
+    return {
+      pos: word.from,
+      end: word.to,
+      above: true,
+      create() {
+        const dom = document.createElement("div");
+        dom.className = "cm-studio-hover";
+        dom.textContent = String(result.text);
+        return { dom };
+      },
+    };
+  }, { hoverTime: 350 });
+}
+
+/**
+ * Refuses any change that would make the text larger than `maxBytes` in UTF-8, and tells the page
+ * (after the refused update, so it may call back into the editor). A text that is already larger
+ * (given at mount) may still be edited down. The byte count is kept up to date from each change's
+ * own size, so a keystroke costs the same in a large file as in a small one.
+ */
+function sizeLimit(maxBytes, onTooLarge) {
+  const size = StateField.define({
+    create: (state) => textByteLength(state.doc),
+    update(bytes, tr) {
+      return tr.docChanged ? bytes + byteDelta(tr) : bytes;
+    },
+  });
+  const byteDelta = (tr) => {
+    let delta = 0;
+    tr.changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+      delta += textByteLength(inserted) - byteLength(tr.startState.sliceDoc(fromA, toA));
+    });
+    return delta;
+  };
+  const guard = EditorState.transactionFilter.of((tr) => {
+    if (!tr.docChanged) return tr;
+    const before = tr.startState.field(size);
+    const after = before + byteDelta(tr);
+    if (after <= maxBytes || after <= before) return tr;
+    if (onTooLarge) setTimeout(() => onTooLarge(after), 0);
+    return [];
+  });
+  return [size, guard];
+}
+
+/**
+ * Creates the editor inside `parent` and returns its handle. Options (all optional):
+ * `doc` the initial text; `dark` (default true) which theme; `label` the accessible name;
+ * `placeholder` shown while empty; `maxBytes` with `onTooLarge(bytes)` a size limit;
+ * `onChange(text)` after every change of the text (typing, undo, setText);
+ * `complete(context)` and `hover(context)` as described at the top of this file.
+ */
+export function mount(parent, options = {}) {
+  if (!parent || typeof parent.appendChild !== "function") {
+    throw new TypeError("studio editor: mount needs the DOM element to put the editor in");
+  }
+  const { doc = "", dark = true, label = "Pipeline YAML", onChange, onTooLarge, complete, hover } = options;
+  const theme = new Compartment();
+
+  const extensions = [
+    lineNumbers(),
+    foldGutter(),
+    lintGutter(),
+    highlightActiveLineGutter(),
+    highlightSpecialChars(),
+    history(),
+    drawSelection(),
+    dropCursor(),
+    EditorState.allowMultipleSelections.of(true),
+    indentOnInput(),
+    bracketMatching(),
+    closeBrackets(),
+    rectangularSelection(),
+    crosshairCursor(),
+    highlightActiveLine(),
+    highlightSelectionMatches(),
+    search({ top: true }),
+    // YAML forbids tabs in indentation: Tab inserts two spaces.
+    indentUnit.of("  "),
+    EditorState.tabSize.of(2),
+    // Prompts are long lines; wrapping keeps them readable without scrolling sideways.
+    EditorView.lineWrapping,
+    yaml(),
+    templateMarks,
+    theme.of(studioTheme(dark)),
+    EditorView.contentAttributes.of({ "aria-label": String(label) }),
+    // Tab indents (CodeMirror's own escape hatch: Escape, then Tab, moves focus on; Ctrl-M
+    // toggles it), or accepts the selected completion when the list is open.
+    keymap.of([
+      { key: "Tab", run: acceptCompletion },
+      ...closeBracketsKeymap,
+      ...defaultKeymap,
+      ...searchKeymap,
+      ...historyKeymap,
+      ...foldKeymap,
+      { key: "F8", run: nextDiagnostic },
+      { key: "Shift-F8", run: previousDiagnostic },
+      indentWithTab,
+    ]),
+    autocompletion({
+      override: typeof complete === "function" ? [completionSource(complete)] : [],
+    }),
+  ];
+  if (typeof hover === "function") extensions.push(hoverSource(hover));
+  if (options.placeholder) extensions.push(placeholder(String(options.placeholder)));
+  if (Number.isFinite(options.maxBytes) && options.maxBytes > 0) {
+    extensions.push(sizeLimit(options.maxBytes, typeof onTooLarge === "function" ? onTooLarge : null));
+  }
+  if (typeof onChange === "function") {
+    extensions.push(EditorView.updateListener.of((update) => {
+      if (!update.docChanged) return;
+      try {
+        onChange(update.state.doc.toString());
+      } catch (error) {
+        console.error("studio editor: the onChange callback failed", error);
+      }
+    }));
+  }
+
+  let view = new EditorView({ parent, state: EditorState.create({ doc: String(doc), extensions }) });
+  let lastText = null;
+
+  return {
+    /** Problems to underline, replacing the previous ones; see diagnostics.js for the fields. */
+    setDiagnostics(problems) {
+      if (!view) return;
+      view.dispatch(setDiagnostics(view.state, toDiagnostics(view.state.doc, problems)));
+    },
+    /** Switches between the dark (true) and light (false) theme. */
+    setTheme(isDark) {
+      if (!view) return;
+      view.dispatch({ effects: theme.reconfigure(studioTheme(isDark)) });
+    },
+    getText() {
+      return view ? view.state.doc.toString() : lastText;
+    },
+    /** Replaces the whole text as one undoable change; the same text again changes nothing. */
+    setText(text) {
+      if (!view) return;
+      const next = String(text ?? "");
+      if (next === view.state.doc.toString()) return;
+      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: next }, userEvent: "set" });
+    },
+    focus() {
+      view?.focus();
+    },
+    /** Puts the cursor at a 1-based line and character column (clamped), scrolled into the middle. */
+    goto(line, column = 1) {
+      if (!view) return;
+      const pos = positionToOffset(view.state.doc, line, column);
+      view.dispatch({ selection: { anchor: pos }, effects: EditorView.scrollIntoView(pos, { y: "center" }) });
+      view.focus();
+    },
+    /** Removes the editor from the page; the handle then answers getText() with the last text. */
+    destroy() {
+      if (!view) return;
+      lastText = view.state.doc.toString();
+      view.destroy();
+      view = null;
+    },
+  };
+}
