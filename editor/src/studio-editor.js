@@ -167,9 +167,10 @@ export function mount(parent, options = {}) {
   const theme = new Compartment();
 
   const extensions = [
+    // Problem markers left of the numbers, fold markers between them and the text.
+    lintGutter(),
     lineNumbers(),
     foldGutter(),
-    lintGutter(),
     highlightActiveLineGutter(),
     highlightSpecialChars(),
     history(),

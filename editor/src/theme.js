@@ -98,11 +98,11 @@ function editorTheme(dark) {
       ".cm-tooltip": {
         backgroundColor: v("surface-2"), color: v("text"), border: `1px solid ${v("border-strong")}`,
         borderRadius: "var(--radius-sm, 6px)", boxShadow: `var(--shadow, 0 12px 32px rgba(0, 0, 0, ${dark ? 0.45 : 0.12}))`,
-        overflow: "hidden",
       },
       ".cm-tooltip .cm-tooltip-arrow:before": { borderTopColor: v("border-strong"), borderBottomColor: v("border-strong") },
       ".cm-tooltip .cm-tooltip-arrow:after": { borderTopColor: v("surface-2"), borderBottomColor: v("surface-2") },
-      ".cm-tooltip.cm-tooltip-autocomplete > ul": { fontFamily: `var(--mono, ${MONO})`, maxHeight: "16em" },
+      // Rounded like the tooltip around it (which cannot clip: the description sits beside it).
+      ".cm-tooltip.cm-tooltip-autocomplete > ul": { fontFamily: `var(--mono, ${MONO})`, maxHeight: "16em", borderRadius: "var(--radius-sm, 6px)" },
       ".cm-tooltip.cm-tooltip-autocomplete > ul > li": { padding: "2px 8px 2px 4px", lineHeight: "1.5" },
       ".cm-tooltip.cm-tooltip-autocomplete > ul > li[aria-selected]": { backgroundColor: mix(v("accent-2"), dark ? 35 : 18), color: v("text") },
       ".cm-completionIcon": { color: v("text-3"), opacity: "1" },
@@ -112,7 +112,7 @@ function editorTheme(dark) {
       ".cm-tooltip.cm-completionInfo": { padding: "6px 10px", maxWidth: "360px", whiteSpace: "pre-wrap", fontSize: "12px", lineHeight: "1.5" },
 
       ".cm-studio-hover": { padding: "6px 10px", maxWidth: "420px", whiteSpace: "pre-wrap", fontSize: "12px", lineHeight: "1.5" },
-      ".cm-tooltip-lint": { padding: "0" },
+      ".cm-tooltip-lint": { padding: "0", maxWidth: "min(520px, 90vw)" },
       ".cm-diagnostic": { padding: "6px 10px", borderLeftWidth: "3px", whiteSpace: "pre-wrap", fontSize: "12px", lineHeight: "1.5" },
       ".cm-diagnostic-error": { borderLeftColor: v("bad") },
       ".cm-diagnostic-warning": { borderLeftColor: v("warn") },
