@@ -13,7 +13,14 @@
 //   editor.goto(line, column); editor.destroy();
 //
 // Lines and columns are 1-based, columns counted in characters, as the validator reports them;
-// `complete` and `hover` may return a value or a Promise of one.
+// offsets (`pos`, `from`, `to`) are CodeMirror's (UTF-16 units from the start of the text).
+// `complete` and `hover` may return a value or a Promise of one; what they are given:
+//   complete: {pos, line, column, explicit, lineBefore, word: {from, to, text}} — the cursor, whether
+//     the user asked (Ctrl-Space) rather than typed, the line's text before the cursor, and the
+//     name segment before it (letters, digits, `_`, `-`), which a completion replaces unless the
+//     result gives its own `from` (an offset on the cursor's line, at or before the cursor);
+//   hover: {pos, line, column, word: {from, to, text}} — the character under the pointer and the
+//     word around it (dots included, so `steps.draft.output` is one word); not called over space.
 
 import { Compartment, EditorState, StateField } from "@codemirror/state";
 import {
@@ -96,8 +103,9 @@ function wordAround(doc, pos, side) {
   while (start > 0 && HOVER_WORD.test(line.text[start - 1])) start--;
   while (end < line.text.length && HOVER_WORD.test(line.text[end])) end++;
   if (start === end) return null;
-  // At the very edge of a word the pointer is over the neighbouring character.
-  if ((side < 0 && end === pos - line.from) || (side > 0 && start === pos - line.from)) return null;
+  // `side` says which character the pointer is over: the one before `pos` (-1) or after it (1).
+  // At a word's edge that character may be the space or punctuation next to it.
+  if ((side < 0 && start === pos - line.from) || (side > 0 && end === pos - line.from)) return null;
   return { from: line.from + start, to: line.from + end, text: line.text.slice(start, end) };
 }
 
@@ -105,7 +113,8 @@ function hoverSource(hover) {
   return hoverTooltip(async (view, pos, side) => {
     const word = wordAround(view.state.doc, pos, side);
     if (!word) return null;
-    const result = await ask("hover", hover, { ...describePosition(view.state.doc, pos), word });
+    const under = side < 0 ? pos - 1 : pos;
+    const result = await ask("hover", hover, { ...describePosition(view.state.doc, under), word });
     if (!result || result.text == null || result.text === "") return null;
     return {
       pos: word.from,
@@ -227,7 +236,7 @@ export function mount(parent, options = {}) {
     }));
   }
 
-  let view = new EditorView({ parent, state: EditorState.create({ doc: String(doc), extensions }) });
+  let view = new EditorView({ parent, state: EditorState.create({ doc: String(doc ?? ""), extensions }) });
   let lastText = null;
 
   return {
