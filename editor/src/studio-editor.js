@@ -39,6 +39,7 @@ import { offsetToPosition, positionToOffset } from "./positions.js";
 import { toDiagnostics } from "./diagnostics.js";
 import { studioTheme } from "./theme.js";
 import { templateMarks } from "./templates.js";
+import { hangingIndent } from "./wrapping.js";
 import { byteLength, textByteLength } from "./bytes.js";
 
 // A name segment: what a completion replaces and what stays valid while typing filters the list
@@ -198,7 +199,7 @@ export function mount(parent, options = {}) {
     indentUnit.of("  "),
     EditorState.tabSize.of(2),
     // Prompts are long lines; wrapping keeps them readable without scrolling sideways.
-    EditorView.lineWrapping,
+    hangingIndent,
     yaml(),
     templateMarks,
     theme.of(studioTheme(dark)),

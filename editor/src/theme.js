@@ -109,7 +109,8 @@ function editorTheme(dark) {
       ".cm-completionLabel": { color: v("text") },
       ".cm-completionMatchedText": { color: v("accent"), textDecoration: "none", fontWeight: "600" },
       ".cm-completionDetail": { color: v("text-3"), fontStyle: "normal", marginLeft: "1.2em" },
-      ".cm-tooltip.cm-completionInfo": { padding: "6px 10px", maxWidth: "360px", whiteSpace: "pre-wrap", fontSize: "12px", lineHeight: "1.5" },
+      // Narrow enough to fit beside the list, where it hides none of the other options.
+      ".cm-tooltip.cm-completionInfo": { padding: "6px 10px", maxWidth: "280px", whiteSpace: "pre-wrap", fontSize: "12px", lineHeight: "1.5" },
 
       ".cm-studio-hover": { padding: "6px 10px", maxWidth: "420px", whiteSpace: "pre-wrap", fontSize: "12px", lineHeight: "1.5" },
       ".cm-tooltip-lint": { padding: "0", maxWidth: "min(520px, 90vw)" },
