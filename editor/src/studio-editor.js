@@ -40,14 +40,8 @@ import { toDiagnostics } from "./diagnostics.js";
 import { studioTheme } from "./theme.js";
 import { templateMarks } from "./templates.js";
 import { hangingIndent } from "./wrapping.js";
+import { SEGMENT, SEGMENT_ONLY, wordAround } from "./words.js";
 import { byteLength, textByteLength } from "./bytes.js";
-
-// A name segment: what a completion replaces and what stays valid while typing filters the list
-// locally. Dots separate segments, so after `steps.` the step names are completed.
-const SEGMENT = /[A-Za-z0-9_-]*/;
-const SEGMENT_ONLY = /^[A-Za-z0-9_-]*$/;
-// What a hover is about: a key, a name or a whole template reference.
-const HOVER_WORD = /[A-Za-z0-9_.-]/;
 
 /** Calls a page callback, never letting its failure break the editor. */
 async function ask(name, callback, argument) {
@@ -94,20 +88,6 @@ function completionSource(complete) {
       validFor: SEGMENT_ONLY,
     };
   };
-}
-
-/** The word (name characters and dots) around `pos`, or null over space and punctuation. */
-function wordAround(doc, pos, side) {
-  const line = doc.lineAt(pos);
-  let start = pos - line.from;
-  let end = start;
-  while (start > 0 && HOVER_WORD.test(line.text[start - 1])) start--;
-  while (end < line.text.length && HOVER_WORD.test(line.text[end])) end++;
-  if (start === end) return null;
-  // `side` says which character the pointer is over: the one before `pos` (-1) or after it (1).
-  // At a word's edge that character may be the space or punctuation next to it.
-  if ((side < 0 && start === pos - line.from) || (side > 0 && end === pos - line.from)) return null;
-  return { from: line.from + start, to: line.from + end, text: line.text.slice(start, end) };
 }
 
 function hoverSource(hover) {
