@@ -82,6 +82,7 @@ function editorTheme(dark) {
       ".cm-panels.cm-panels-bottom": { borderTop: `1px solid ${v("border")}` },
       ".cm-panel.cm-search": { padding: "6px 28px 6px 8px", fontFamily: `var(--font, system-ui, sans-serif)`, fontSize: "12px" },
       ".cm-panel.cm-search label": { color: v("text-2") },
+      ".cm-panel.cm-search input[type=checkbox]": { accentColor: v("accent") },
       ".cm-panel.cm-search [name=close]": { color: v("text-2"), fontSize: "18px", top: "4px", right: "6px" },
       ".cm-textfield": {
         backgroundColor: v("surface"), color: v("text"), border: `1px solid ${v("border-strong")}`,
