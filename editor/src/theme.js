@@ -56,7 +56,13 @@ function editorTheme(dark) {
   return EditorView.theme(
     {
       "&": { color: v("text"), backgroundColor: v("surface"), fontSize: "13px", height: "100%" },
+      // Keyboard users see where focus is: a ring inside the box (a parent's overflow cannot clip
+      // it), drawn over the gutters and panels (z-index 200, 300) and under tooltips (500).
       "&.cm-focused": { outline: "none" },
+      "&.cm-focused::after": {
+        content: '""', position: "absolute", inset: "0", pointerEvents: "none", zIndex: "400",
+        border: `1px solid ${mix(v("accent"), 55)}`, borderRadius: "inherit",
+      },
       ".cm-scroller": { fontFamily: `var(--mono, ${MONO})`, lineHeight: "1.6" },
       ".cm-content": { caretColor: v("accent"), padding: "6px 0" },
       ".cm-cursor, .cm-dropCursor": { borderLeft: `2px solid ${v("accent")}` },
