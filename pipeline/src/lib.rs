@@ -10,4 +10,6 @@ mod yaml;
 
 pub use diagnostic::Diagnostic;
 pub use model::{Defaults, InputSpec, Pipeline, RetryPolicy, Step};
-pub use validate::{builtin_defaults, validate, Catalog};
+pub use validate::{builtin_defaults, check, validate, Catalog, Checked, Outline, OutlineStep};
+/// The largest pipeline text the loader accepts, in bytes.
+pub use yaml::MAX_BYTES;

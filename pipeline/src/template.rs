@@ -11,6 +11,85 @@ use serde_json::Value;
 /// a reference to an input.
 pub const BUILTIN_GLOBALS: &[&str] = &["range", "dict", "debug", "namespace"];
 
+/// The filters a template may use (`{{ x | name }}`), with what each does, for an editor's
+/// completion. Every one is checked against the engine (a test renders each).
+pub const FILTERS: &[(&str, &str)] = &[
+    ("abs", "absolute value of a number"),
+    ("attr", "an attribute of a value: `x | attr(\"name\")`"),
+    ("batch", "a list cut into lists of n items: `batch(3)`"),
+    ("bool", "the value as true or false"),
+    (
+        "capitalize",
+        "first character upper case, the rest lower case",
+    ),
+    ("chain", "several lists (or mappings) read as one"),
+    (
+        "count",
+        "the number of items or characters (same as `length`)",
+    ),
+    ("d", "short for `default`"),
+    (
+        "default",
+        "this value when the variable is undefined: `default(\"n/a\")`",
+    ),
+    ("dictsort", "a mapping's entries as pairs, sorted by key"),
+    ("e", "short for `escape`"),
+    ("escape", "HTML-escaped text"),
+    ("first", "the first item, or first character"),
+    ("float", "the value as a number with a fraction"),
+    (
+        "format",
+        "printf-style formatting: `\"%s: %d\" | format(a, b)`",
+    ),
+    (
+        "groupby",
+        "items grouped by an attribute: `groupby(\"kind\")`",
+    ),
+    (
+        "indent",
+        "every line after the first indented by n spaces: `indent(2)`",
+    ),
+    ("int", "the value as a whole number"),
+    ("items", "a mapping's entries as key, value pairs"),
+    ("join", "the items joined into one text: `join(\", \")`"),
+    ("last", "the last item, or last character"),
+    ("length", "the number of items or characters"),
+    ("lines", "the text split into its lines"),
+    ("list", "the value as a list"),
+    ("lower", "lower case"),
+    (
+        "map",
+        "a filter or attribute applied to each item: `map(\"upper\")`",
+    ),
+    ("max", "the largest item"),
+    ("min", "the smallest item"),
+    ("pprint", "the value pretty-printed"),
+    ("reject", "items for which a test fails: `reject(\"none\")`"),
+    ("rejectattr", "items whose attribute fails a test"),
+    (
+        "replace",
+        "each occurrence replaced: `replace(\"a\", \"b\")`",
+    ),
+    ("reverse", "items or characters in reverse order"),
+    ("round", "rounded to n decimal places: `round(2)`"),
+    ("safe", "marked safe (no escaping)"),
+    ("select", "items for which a test passes: `select(\"odd\")`"),
+    ("selectattr", "items whose attribute passes a test"),
+    ("slice", "a list cut into n lists of about equal size"),
+    ("sort", "items in order: `sort(reverse=true)`"),
+    (
+        "split",
+        "the text split on a separator (whitespace by default)",
+    ),
+    ("string", "the value as text"),
+    ("sum", "the sum of the items"),
+    ("title", "Each Word Capitalised"),
+    ("trim", "whitespace removed at both ends"),
+    ("unique", "items with duplicates removed"),
+    ("upper", "upper case"),
+    ("zip", "several lists read in step, as tuples"),
+];
+
 /// Render work allowed per template, in engine instructions. A prompt needs a few hundred; this
 /// stops `{% for i in range(10000) %}{% for j in range(10000) %}` from pinning a server core.
 const FUEL: u64 = 5_000_000;
@@ -582,6 +661,15 @@ mod tests {
         references(&raw).expect("raw text is not syntax");
         references("{{ \"}}{{((\" ~ x }} {% for a in b %}{{ a.b.c | trim }}{% endfor %}")
             .expect("fine");
+    }
+
+    #[test]
+    fn every_documented_filter_is_one_the_engine_has() {
+        for (name, _) in FILTERS {
+            let source = format!("{{{{ x | {name} }}}}");
+            assert!(references(&source).is_ok(), "`{name}` is not a filter");
+        }
+        assert!(references("{{ x | not_a_filter }}").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::Diagnostic;
 
 /// Largest accepted file. Pipelines are a few kilobytes; the limit keeps a pasted log or binary
 /// from tying up the server (or the browser editor).
-pub(crate) const MAX_BYTES: usize = 1024 * 1024;
+pub const MAX_BYTES: usize = 1024 * 1024;
 /// Deepest accepted nesting of lists and mappings. The schema needs 4; 64 leaves room for data in
 /// input defaults while bounding the builder's stack.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -228,8 +228,25 @@ fn diag_at(mark: Mark, message: impl Into<String>) -> Diagnostic {
     diag(mark.line, mark.column, message)
 }
 
-/// Parses `bytes` into a located tree. A problem that stops parsing is returned as the error.
-pub(crate) fn load(bytes: &[u8]) -> Result<Document<'_>, Diagnostic> {
+/// Parses `bytes` into a located tree. A text that stops parsing part-way still gives the tree
+/// read up to that point (open lists and mappings closed there, a key still waiting for its value dropped), for
+/// an editor that shows what it can while the user is in the middle of typing; the problem that
+/// stopped it is the second half. Too large or not UTF-8: no tree at all.
+pub(crate) fn load_partial(bytes: &[u8]) -> (Option<Document<'_>>, Option<Diagnostic>) {
+    let source = match source(bytes) {
+        Ok(source) => source,
+        Err(error) => return (None, Some(error)),
+    };
+    let mut builder = Builder::new(source);
+    let stopped = builder.parse().err();
+    if let Some(error) = &stopped {
+        builder.close_all(error);
+    }
+    (Some(builder.finish()), stopped)
+}
+
+/// The text of `bytes`, if it is within [`MAX_BYTES`] and valid UTF-8.
+fn source(bytes: &[u8]) -> Result<&str, Diagnostic> {
     if bytes.len() > MAX_BYTES {
         return Err(diag(
             1,
@@ -241,7 +258,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document<'_>, Diagnostic> {
             ),
         ));
     }
-    let source = std::str::from_utf8(bytes).map_err(|e| {
+    std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         // The prefix is valid UTF-8 by definition; the fallback is never taken.
         let prefix = std::str::from_utf8(valid).unwrap_or_default();
@@ -255,8 +272,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document<'_>, Diagnostic> {
                 e.valid_up_to()
             ),
         )
-    })?;
-    Builder::new(source).run()
+    })
 }
 
 fn mib(n: usize) -> f64 {
@@ -319,16 +335,56 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Document<'a>, Diagnostic> {
+    fn parse(&mut self) -> Result<(), Diagnostic> {
         while let Some(event) = self.parser.next_event() {
             let (event, span) = event.map_err(|e| scan_error(&e))?;
             self.event(event, span)?;
         }
-        Ok(Document {
+        Ok(())
+    }
+
+    fn finish(self) -> Document<'a> {
+        Document {
             source: self.source,
             root: self.root,
             diagnostics: self.diagnostics,
-        })
+        }
+    }
+
+    /// After parsing stopped at `error`: closes every open list and mapping there, so what was
+    /// read so far becomes the tree.
+    fn close_all(&mut self, error: &Diagnostic) {
+        let at = Mark {
+            line: error.line,
+            column: error.column,
+            index: 0,
+        };
+        while let Some(frame) = self.stack.pop() {
+            let (start, value, weight) = match frame {
+                Frame::Seq {
+                    start,
+                    items,
+                    weight,
+                    ..
+                } => (start, Value::Seq(items), weight),
+                Frame::Map {
+                    start,
+                    pairs,
+                    weight,
+                    ..
+                } => (start, Value::Map(pairs), weight),
+            };
+            let node = Rc::new(Node {
+                start,
+                end: at.max(start),
+                value,
+                weight,
+            });
+            // Closing only shrinks what is open; the limits were checked as it was read.
+            if self.push_value(node).is_err() {
+                return;
+            }
+        }
     }
 
     fn event(&mut self, event: Event<'a>, span: Span) -> Result<(), Diagnostic> {
@@ -634,6 +690,14 @@ impl<'a> SourceIndex<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(bytes: &[u8]) -> Result<Document<'_>, Diagnostic> {
+        match load_partial(bytes) {
+            (Some(document), None) => Ok(document),
+            (_, Some(stopped)) => Err(stopped),
+            (None, None) => unreachable!("no tree comes with a reason"),
+        }
+    }
 
     fn root(src: &str) -> Rc<Node> {
         load(src.as_bytes())

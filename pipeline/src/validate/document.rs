@@ -70,6 +70,10 @@ impl Checker<'_, '_> {
             .map(|n| self.inputs(n))
             .unwrap_or_default();
         let env = fields.get("env").map(|n| self.env(n)).unwrap_or_default();
+        self.outline.name.clone_from(&name);
+        self.outline.description.clone_from(&description);
+        self.outline.inputs.clone_from(&inputs);
+        self.outline.env = env.iter().map(|(name, _)| name.clone()).collect();
         let max_parallel = fields
             .get("max_parallel")
             .and_then(|n| self.whole(n, "max_parallel", keys::MAX_PARALLEL))

@@ -54,6 +54,10 @@ impl Checker<'_, '_> {
                                 .iter()
                                 .map(|(s, _)| name(*s).unwrap_or("?"))
                                 .collect();
+                            if self.outline.cycle.is_empty() {
+                                self.outline.cycle =
+                                    cycle.iter().map(|s| (*s).to_owned()).collect();
+                            }
                             cycle.push(name(edge.to).unwrap_or("?"));
                             let at = match (edge.template, name(edge.to)) {
                                 (Some(node), Some(target)) => {

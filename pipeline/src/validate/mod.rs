@@ -16,15 +16,21 @@
 //!   the inputs, env values and steps that exist;
 //! - `steps`: `steps:` and each step, with the settings it shares with `defaults:`;
 //! - `document`: the top level, `defaults:`, `inputs:`, `env:`.
+//!
+//! The same pass fills an [`Outline`] (steps, dependencies, a cycle, inputs) from whatever it
+//! could read, for an editor's graph and run form: [`check`].
 
 mod document;
 mod fields;
 mod graph;
 pub mod keys;
 mod locate;
+mod outline;
 mod references;
 mod steps;
 mod suggest;
+
+pub use outline::{Outline, OutlineStep};
 
 use crate::model::{Defaults, Pipeline, RetryPolicy};
 use crate::yaml::{self, diag, Mark, SourceIndex};
@@ -68,16 +74,44 @@ pub const MAX_DIAGNOSTICS: usize = 500;
 
 /// Parses and checks a pipeline file. Returns all problems at once, in file order.
 pub fn validate(text: &[u8], catalog: &Catalog) -> Result<Pipeline, Vec<Diagnostic>> {
-    let document = yaml::load(text).map_err(|d| vec![d])?;
+    check(text, catalog).result
+}
+
+/// The validator's verdict on a text and its [`Outline`].
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub result: Result<Pipeline, Vec<Diagnostic>>,
+    pub outline: Outline,
+}
+
+/// [`validate`], plus the outline of the text. When the YAML stops parsing part-way, the
+/// outline is made from the part before that point (its own problems are not reported: the
+/// parse error is the one to fix first).
+pub fn check(text: &[u8], catalog: &Catalog) -> Checked {
+    let (document, stopped) = yaml::load_partial(text);
+    let Some(document) = document else {
+        return Checked {
+            result: Err(stopped.into_iter().collect()),
+            outline: Outline::default(),
+        };
+    };
     let mut checker = Checker {
         source: document.source,
         index: None,
         catalog,
         diagnostics: document.diagnostics,
+        outline: Outline::default(),
     };
     let pipeline = checker.document(document.root.as_deref());
+    let outline = checker.outline;
+    if let Some(stopped) = stopped {
+        return Checked {
+            result: Err(vec![stopped]),
+            outline,
+        };
+    }
     let mut diagnostics = checker.diagnostics;
-    match pipeline {
+    let result = match pipeline {
         Some(pipeline) if diagnostics.is_empty() => Ok(pipeline),
         _ => {
             if diagnostics.is_empty() {
@@ -89,7 +123,8 @@ pub fn validate(text: &[u8], catalog: &Catalog) -> Result<Pipeline, Vec<Diagnost
             diagnostics.truncate(MAX_DIAGNOSTICS);
             Err(diagnostics)
         }
-    }
+    };
+    Checked { result, outline }
 }
 
 /// One validation pass: the text, what is known about the server, and the problems found so far.
@@ -99,6 +134,8 @@ struct Checker<'a, 'c> {
     index: Option<SourceIndex<'a>>,
     catalog: &'c Catalog,
     diagnostics: Vec<Diagnostic>,
+    /// What was read so far, valid or not.
+    outline: Outline,
 }
 
 impl Checker<'_, '_> {

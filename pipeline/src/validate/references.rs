@@ -153,6 +153,9 @@ impl Checker<'_, '_> {
                             );
                         }
                         Some(&j) if j > index => {
+                            // Not an edge (steps run in file order), but what the author meant:
+                            // the outline's graph shows it. The step itself is refused.
+                            deps.push(name.to_owned());
                             let at = self.locate_reference(node, text, &reference);
                             let me = me.unwrap_or("this step");
                             self.error(

@@ -9,7 +9,7 @@ use super::fields::{is_identifier, Fields};
 use super::graph::Edge;
 use super::keys;
 use super::references::Scope;
-use super::Checker;
+use super::{Checker, OutlineStep};
 use crate::model::{Defaults, InputSpec, RetryPolicy, Step};
 use crate::yaml::{self, Node, Value};
 
@@ -224,6 +224,22 @@ impl Checker<'_, '_> {
 
         depends_on.sort_unstable();
         depends_on.dedup();
+        if let Some(name) = fields.get("name").and_then(written) {
+            let as_written = |key: &str, inherited: &str| {
+                fields
+                    .get(key)
+                    .and_then(written)
+                    .unwrap_or(inherited)
+                    .to_owned()
+            };
+            self.outline.steps.push(OutlineStep {
+                name: name.to_owned(),
+                line: node.start.line,
+                depends_on: depends_on.clone(),
+                provider: as_written("provider", &defaults.provider),
+                model: as_written("model", &defaults.model),
+            });
+        }
         let step = match (name, provider, model, prompt) {
             (Some(name), Some(provider), Some(model), Some(prompt)) => Some(Step {
                 name,
@@ -311,4 +327,9 @@ impl Checker<'_, '_> {
         }
         retry
     }
+}
+
+/// A scalar's text as written, if it has one.
+fn written(node: &Node) -> Option<&str> {
+    node.scalar().filter(|_| !node.is_null())
 }
