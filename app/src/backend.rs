@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use leptos::prelude::use_context;
 
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::{
     error::AppError,
-    models::{ExecutionDetail, Health, RunAction, RunLogLine, Snapshot},
+    models::{
+        Check, EditorSchema, ExecutionDetail, Health, PipelineListing, PipelineText, RunAction,
+        RunLogLine, SaveOutcome, Snapshot,
+    },
 };
 
 #[async_trait::async_trait]
@@ -31,6 +35,42 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Pause, resume or cancel a live run.
     async fn control(&self, id: Uuid, action: RunAction) -> Result<(), AppError>;
+
+    /// Every saved pipeline: its newest version, last run, and today's runs and cost.
+    async fn pipelines(&self) -> Result<Vec<PipelineListing>, AppError>;
+
+    /// One pipeline's text (the newest version, drafts included, unless `version` is given)
+    /// and its history; `NotFound` for an unknown name or version.
+    async fn pipeline(&self, name: &str, version: Option<u32>) -> Result<PipelineText, AppError>;
+
+    /// The validator's verdict on a text with its outline; never fails: problems are the answer.
+    async fn check(&self, yaml: &str) -> Check;
+
+    /// What the editor completes, from the validator's key tables and this server's providers.
+    async fn editor_schema(&self) -> EditorSchema;
+
+    /// Stores `yaml` as the next version of the pipeline it names, if `base` is still its newest
+    /// version (None: a new name) and, unless `draft`, it has no problems.
+    async fn save(
+        &self,
+        yaml: &str,
+        base: Option<u32>,
+        note: &str,
+        draft: bool,
+    ) -> Result<SaveOutcome, AppError>;
+
+    /// Deletes every version of a pipeline; its runs stay.
+    async fn delete(&self, name: &str) -> Result<(), AppError>;
+
+    /// Starts a run of a saved, non-draft version; `Refused` (naming it) for an unknown or
+    /// missing input or env value.
+    async fn run(
+        &self,
+        name: &str,
+        version: u32,
+        inputs: Map<String, Value>,
+        env: Vec<(String, String)>,
+    ) -> Result<Uuid, AppError>;
 }
 
 /// What the server puts into the Leptos context of each request.

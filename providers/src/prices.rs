@@ -112,4 +112,46 @@ impl PriceTable {
                 / 1_000_000.0
         })
     }
+
+    /// The models priced for `instance` (by its name or its kind), sorted: the models this
+    /// server knows it can use there. A `gpt-4o*` row names the model `gpt-4o`.
+    pub fn models(&self, instance: &str, kind: ProviderKind) -> Vec<String> {
+        let mut models: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|row| row.provider == instance || row.provider == kind.as_str())
+            .map(|row| row.model.strip_suffix('*').unwrap_or(&row.model))
+            .filter(|model| !model.is_empty() && !model.ends_with(['-', '.']))
+            .map(str::to_owned)
+            .collect();
+        models.sort_unstable();
+        models.dedup();
+        models
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_are_the_priced_ones_of_the_instance_and_its_kind() {
+        let table = PriceTable::new(vec![Price {
+            provider: "local-llama".into(),
+            model: "llama-3*".into(),
+            input_per_mtok: 0.0,
+            output_per_mtok: 0.0,
+        }]);
+        let models = table.models("local-llama", ProviderKind::Openai);
+        assert!(models.iter().any(|m| m == "gpt-4o"), "{models:?}");
+        assert!(models.iter().any(|m| m == "llama-3"), "{models:?}");
+        assert!(
+            !models.iter().any(|m| m.starts_with("claude")),
+            "{models:?}"
+        );
+        assert_eq!(
+            table.models("simulated", ProviderKind::Simulated),
+            ["sim-large", "sim-small"]
+        );
+    }
 }

@@ -6,13 +6,14 @@ use app::{
     backend::Backend,
     error::AppError,
     models::{
-        AttemptStatus, DatabaseHealth, DatabaseMode, ExecutionDetail, Health, HealthStatus,
-        RunAction, RunLogLine, Snapshot,
+        AttemptStatus, Check, DatabaseHealth, DatabaseMode, EditorSchema, ExecutionDetail, Health,
+        HealthStatus, PipelineListing, PipelineText, RunAction, RunLogLine, SaveOutcome, Snapshot,
     },
 };
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use leptos::config::LeptosOptions;
+use serde_json::{Map, Value};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     bus::{claims::IngestClaims, writer::EventWriter, BusLimits, EventBus, LiveSettings},
     db::queries,
-    engine::{recovery, Engine, EngineConfig},
+    engine::{library, recovery, Engine, EngineConfig, EngineError, StartRequest},
 };
 
 /// Tunables of the live backbone; defaults are the production values.
@@ -199,11 +200,122 @@ impl Backend for AppState {
             RunAction::Resume => self.engine.resume(id),
             RunAction::Cancel => self.engine.cancel(id, None),
         };
-        result.map(|_| ()).map_err(|error| match error {
-            crate::engine::EngineError::NotFound(m) => AppError::NotFound(m),
-            crate::engine::EngineError::Store(e) => e.into(),
-            other => AppError::Refused(other.to_string()),
-        })
+        result.map(|_| ()).map_err(app_error)
+    }
+
+    async fn pipelines(&self) -> Result<Vec<PipelineListing>, AppError> {
+        Ok(library::listing(&self.pool, self.engine.catalog()).await?)
+    }
+
+    async fn pipeline(&self, name: &str, version: Option<u32>) -> Result<PipelineText, AppError> {
+        library::open(&self.pool, name, version)
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(match version {
+                    Some(version) => format!("pipeline `{name}` has no version {version}"),
+                    None => format!("no pipeline named `{name}` is saved"),
+                })
+            })
+    }
+
+    async fn check(&self, yaml: &str) -> Check {
+        let engine = self.engine.clone();
+        let text = yaml.to_owned();
+        // Validating a large text takes milliseconds of CPU: not on the request threads.
+        match tokio::task::spawn_blocking(move || engine.check(&text)).await {
+            Ok(check) => check,
+            // Only a panic in the validator (a bug) lands here; the text is not at fault.
+            Err(error) => {
+                tracing::error!("the validator failed: {error}");
+                Check {
+                    problems: vec![app::models::Problem {
+                        line: 1,
+                        column: 1,
+                        message: "the validator failed on this text (a bug in pipescope; the \
+                                  server log has the details)"
+                            .to_owned(),
+                        suggestion: None,
+                    }],
+                    name: None,
+                    steps: Vec::new(),
+                    cycle: Vec::new(),
+                    inputs: Vec::new(),
+                    env: Vec::new(),
+                }
+            }
+        }
+    }
+
+    async fn editor_schema(&self) -> EditorSchema {
+        self.engine.editor_schema()
+    }
+
+    async fn save(
+        &self,
+        yaml: &str,
+        base: Option<u32>,
+        note: &str,
+        draft: bool,
+    ) -> Result<SaveOutcome, AppError> {
+        let edit = library::Edit {
+            yaml,
+            base,
+            note,
+            draft,
+        };
+        let checked = pipeline::check(yaml.as_bytes(), self.engine.catalog());
+        library::save_edited(&self.pool, edit, &checked)
+            .await
+            .map_err(app_error)
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), AppError> {
+        if library::delete(&self.pool, name).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!(
+                "no pipeline named `{name}` is saved"
+            )))
+        }
+    }
+
+    async fn run(
+        &self,
+        name: &str,
+        version: u32,
+        inputs: Map<String, Value>,
+        env: Vec<(String, String)>,
+    ) -> Result<Uuid, AppError> {
+        let request = StartRequest {
+            pipeline: Some(name.to_owned()),
+            version: Some(version),
+            inputs,
+            env: env
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect(),
+            ..StartRequest::default()
+        };
+        let started = self.engine.start(request).await.map_err(app_error)?;
+        Ok(started.execution_id)
+    }
+}
+
+/// How an engine refusal reads in the UI.
+fn app_error(error: EngineError) -> AppError {
+    match error {
+        EngineError::NotFound(message) => AppError::NotFound(message),
+        EngineError::Store(error) => error.into(),
+        EngineError::Invalid(diagnostics) => AppError::Refused(match diagnostics.first() {
+            Some(first) => format!(
+                "the pipeline is not valid on this server ({} problems; the first, at {first})",
+                diagnostics.len()
+            ),
+            None => "the pipeline is not valid on this server".to_owned(),
+        }),
+        other @ (EngineError::BadRequest(_) | EngineError::Conflict(_)) => {
+            AppError::Refused(other.to_string())
+        }
     }
 }
 

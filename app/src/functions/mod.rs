@@ -1,9 +1,11 @@
 //! `#[server]` functions: the browser's calls into the server.
 
 mod health;
+mod pipelines;
 mod runs;
 mod snapshot;
 
 pub use health::*;
+pub use pipelines::*;
 pub use runs::*;
 pub use snapshot::*;

@@ -3,6 +3,7 @@
 pub mod events;
 mod execution;
 mod health;
+mod pipelines;
 mod run_log;
 mod snapshot;
 mod status;
@@ -14,6 +15,10 @@ pub use events::{
 };
 pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
+pub use pipelines::{
+    Check, EditorSchema, GraphStep, InputField, KeyDoc, LastRun, PipelineListing, PipelineText,
+    PipelineVersion, Problem, ProviderDoc, SaveOutcome,
+};
 pub use run_log::RunLogLine;
 pub use snapshot::{LogLine, MetricsSample, RunSummary, Snapshot, StoreTotals};
 pub use status::{AttemptStatus, RunStatus};

@@ -1,12 +1,15 @@
 //! Pipeline definitions: every saved text is a version in `pipeline_definitions`; a run names
 //! the version it used. The `pipelines/` folder is loaded at start-up (a changed file becomes a
-//! new version); pipelines started from YAML through the API are saved the same way.
+//! new version); pipelines started from YAML through the API are saved the same way. The studio
+//! saves through [`save_edited`]: only on top of the version its editor opened, and as a draft
+//! (stored, never run) when the text has problems on purpose.
 
 use std::path::Path;
 
+use app::models::{LastRun, PipelineListing, PipelineText, PipelineVersion, SaveOutcome};
 use pipeline::{Catalog, Pipeline};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::EngineError;
 
@@ -53,17 +56,19 @@ pub async fn resolve(
             let row = match version {
                 Some(version) => {
                     sqlx::query(
-                        "SELECT version, yaml FROM pipeline_definitions WHERE name = $1 AND version = $2",
+                        "SELECT version, yaml, draft FROM pipeline_definitions
+                         WHERE name = $1 AND version = $2",
                     )
                     .bind(name)
                     .bind(i32::try_from(*version).unwrap_or(i32::MAX))
                     .fetch_optional(pool)
                     .await?
                 }
+                // The newest version that may run: drafts are skipped.
                 None => {
                     sqlx::query(
-                        "SELECT version, yaml FROM pipeline_definitions WHERE name = $1
-                         ORDER BY version DESC LIMIT 1",
+                        "SELECT version, yaml, draft FROM pipeline_definitions
+                         WHERE name = $1 AND NOT draft ORDER BY version DESC LIMIT 1",
                     )
                     .bind(name)
                     .fetch_optional(pool)
@@ -71,6 +76,12 @@ pub async fn resolve(
                 }
             };
             let Some(row) = row else {
+                if version.is_none() && exists(pool, name).await? {
+                    return Err(EngineError::Conflict(format!(
+                        "every saved version of `{name}` is a draft, and drafts do not run; fix \
+                         its problems and save it (not as a draft)"
+                    )));
+                }
                 let known = names(pool).await?;
                 return Err(EngineError::NotFound(match version {
                     Some(v) => format!("pipeline `{name}` has no version {v}"),
@@ -83,6 +94,14 @@ pub async fn resolve(
                     ),
                 }));
             };
+            if row.get::<bool, _>("draft") {
+                return Err(EngineError::Conflict(format!(
+                    "version {} of `{name}` is a draft (saved with problems) and does not run; \
+                     fix its problems and save it (not as a draft), or run a version that is \
+                     not a draft",
+                    row.get::<i32, _>("version")
+                )));
+            }
             let yaml: String = row.get("yaml");
             let version: i32 = row.get("version");
             // Saved text was valid when saved; providers may since have been removed.
@@ -108,32 +127,21 @@ pub async fn save(
 ) -> Result<Definition, EngineError> {
     let pipeline = pipeline::validate(yaml.as_bytes(), catalog).map_err(EngineError::Invalid)?;
     let mut tx = pool.begin().await?;
-    // Two saves of the same pipeline at once must not pick the same version number.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(&pipeline.name)
-        .execute(&mut *tx)
-        .await?;
-    let latest = sqlx::query(
-        "SELECT version, yaml FROM pipeline_definitions WHERE name = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(&pipeline.name)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let latest = lock_latest(&mut tx, &pipeline.name).await?;
     let version = match latest {
-        Some(row) if row.get::<String, _>("yaml") == yaml => row.get::<i32, _>("version"),
+        Some(latest) if latest.yaml == yaml && !latest.draft => latest.version,
         latest => {
-            let next = latest.map_or(1, |row| row.get::<i32, _>("version") + 1);
-            sqlx::query(
-                "INSERT INTO pipeline_definitions (name, version, description, yaml, source)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&pipeline.name)
-            .bind(next)
-            .bind(&pipeline.description)
-            .bind(yaml)
-            .bind(source)
-            .execute(&mut *tx)
-            .await?;
+            let next = latest.map_or(1, |l| l.version + 1);
+            let row = NewVersion {
+                name: &pipeline.name,
+                version: next,
+                description: pipeline.description.as_deref(),
+                yaml,
+                source,
+                note: "",
+                draft: false,
+            };
+            row.insert(&mut tx).await?;
             next
         }
     };
@@ -144,6 +152,314 @@ pub async fn save(
         yaml: yaml.to_owned(),
         pipeline,
     })
+}
+
+/// The newest stored version of a pipeline, as a save sees it.
+struct Latest {
+    version: i32,
+    yaml: String,
+    draft: bool,
+}
+
+/// Takes the pipeline's save lock for the rest of `tx` and reads its newest version. Saves and
+/// deletes of one name are serialised by the lock, so two of them cannot pick the same version
+/// number or both pass a check of the newest version.
+async fn lock_latest(tx: &mut PgConnection, name: &str) -> Result<Option<Latest>, sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT version, yaml, draft FROM pipeline_definitions WHERE name = $1
+         ORDER BY version DESC LIMIT 1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|row| Latest {
+        version: row.get("version"),
+        yaml: row.get("yaml"),
+        draft: row.get("draft"),
+    }))
+}
+
+/// One row of `pipeline_definitions` to insert.
+struct NewVersion<'a> {
+    name: &'a str,
+    version: i32,
+    description: Option<&'a str>,
+    yaml: &'a str,
+    source: &'a str,
+    note: &'a str,
+    draft: bool,
+}
+
+impl NewVersion<'_> {
+    async fn insert(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO pipeline_definitions (name, version, description, yaml, source, note, draft)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(self.name)
+        .bind(self.version)
+        .bind(self.description)
+        .bind(self.yaml)
+        .bind(self.source)
+        .bind(self.note)
+        .bind(self.draft)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A save from the studio's editor: what it edited and what the author asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Edit<'a> {
+    pub yaml: &'a str,
+    /// The version the editor opened; None for a new pipeline.
+    pub base: Option<u32>,
+    pub note: &'a str,
+    /// Store it even with problems, as a draft that does not run.
+    pub draft: bool,
+}
+
+/// Stores an edited text as the next version of the pipeline its `name:` names, if `edit.base`
+/// is still that pipeline's newest version (otherwise nothing is stored and the newest comes
+/// back as the conflict), and, unless it is a draft, if it has no problems. The same text as the
+/// newest version (draft or not alike) is that version: nothing new is stored.
+pub async fn save_edited(
+    pool: &PgPool,
+    edit: Edit<'_>,
+    checked: &pipeline::Checked,
+) -> Result<SaveOutcome, EngineError> {
+    let problems = checked.result.as_ref().err().map(|d| problems(d));
+    let name = match (&checked.outline.name, problems) {
+        (Some(name), None) => name,
+        (Some(name), Some(_)) if edit.draft => name,
+        (None, Some(mut problems)) if edit.draft => {
+            // The name is what a draft is saved under; the validator has said why it is unusable
+            // unless a parse error came first.
+            problems.push(app::models::Problem {
+                line: 1,
+                column: 1,
+                message: "a draft is saved under the text's `name:`, which is missing or not \
+                          valid (letters, digits, `-` and `_`); fix the name to save"
+                    .to_owned(),
+                suggestion: None,
+            });
+            return Ok(SaveOutcome::Invalid { problems });
+        }
+        (_, problems) => {
+            return Ok(SaveOutcome::Invalid {
+                problems: problems.unwrap_or_default(),
+            })
+        }
+    };
+    let mut tx = pool.begin().await?;
+    let latest = lock_latest(&mut tx, name).await?;
+    let newest = latest
+        .as_ref()
+        .map(|l| u32::try_from(l.version).unwrap_or_default());
+    if newest != edit.base {
+        if latest.is_none() {
+            return Err(EngineError::Conflict(format!(
+                "no pipeline named `{name}` is saved (it was deleted, or the text's `name:` was \
+                 changed since version {} was opened); save it as a new pipeline",
+                edit.base.unwrap_or_default()
+            )));
+        }
+        let theirs = open_on(&mut tx, name, None).await?;
+        return match theirs {
+            Some(theirs) => Ok(SaveOutcome::Conflict { theirs }),
+            None => Err(EngineError::NotFound(format!("no pipeline named `{name}`"))),
+        };
+    }
+    if let Some(latest) = latest
+        .as_ref()
+        .filter(|l| l.yaml == edit.yaml && l.draft == edit.draft)
+    {
+        return Ok(SaveOutcome::Saved {
+            version: u32::try_from(latest.version).unwrap_or_default(),
+        });
+    }
+    let next = latest.map_or(1, |l| l.version + 1);
+    let description = match &checked.result {
+        Ok(pipeline) => pipeline.description.as_deref(),
+        Err(_) => checked.outline.description.as_deref(),
+    };
+    NewVersion {
+        name,
+        version: next,
+        description,
+        yaml: edit.yaml,
+        source: "browser",
+        note: edit.note,
+        draft: edit.draft,
+    }
+    .insert(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(SaveOutcome::Saved {
+        version: u32::try_from(next).unwrap_or_default(),
+    })
+}
+
+/// The validator's diagnostics as the studio shows them.
+pub fn problems(diagnostics: &[pipeline::Diagnostic]) -> Vec<app::models::Problem> {
+    diagnostics
+        .iter()
+        .map(|d| app::models::Problem {
+            line: d.line,
+            column: d.column,
+            message: d.message.clone(),
+            suggestion: d.suggestion.clone(),
+        })
+        .collect()
+}
+
+/// A pipeline's text (the newest version, drafts included, unless `version` is given) and its
+/// history, newest first; None when there is no such pipeline or version.
+pub async fn open(
+    pool: &PgPool,
+    name: &str,
+    version: Option<u32>,
+) -> Result<Option<PipelineText>, sqlx::Error> {
+    open_on(&mut *pool.acquire().await?, name, version).await
+}
+
+async fn open_on(
+    connection: &mut PgConnection,
+    name: &str,
+    version: Option<u32>,
+) -> Result<Option<PipelineText>, sqlx::Error> {
+    let versions: Vec<PipelineVersion> = sqlx::query_as(
+        "SELECT version, note, draft, created_at AS saved_at FROM pipeline_definitions
+         WHERE name = $1 ORDER BY version DESC",
+    )
+    .bind(name)
+    .fetch_all(&mut *connection)
+    .await?;
+    let Some(chosen) = version.or(versions.first().map(|v| v.version)) else {
+        return Ok(None);
+    };
+    let Some(draft) = versions
+        .iter()
+        .find(|v| v.version == chosen)
+        .map(|v| v.draft)
+    else {
+        return Ok(None);
+    };
+    let yaml: String = sqlx::query_scalar(
+        "SELECT yaml FROM pipeline_definitions WHERE name = $1 AND version = $2",
+    )
+    .bind(name)
+    .bind(i32::try_from(chosen).unwrap_or(i32::MAX))
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(Some(PipelineText {
+        name: name.to_owned(),
+        version: chosen,
+        draft,
+        yaml,
+        versions,
+    }))
+}
+
+/// Deletes every version of a pipeline; false when there was none. Its runs stay: executions
+/// name their pipeline and version, they do not refer to the definition rows.
+pub async fn delete(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Under the save lock: a save that started before cannot add a version after this.
+    lock_latest(&mut tx, name).await?;
+    let deleted = sqlx::query("DELETE FROM pipeline_definitions WHERE name = $1")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(deleted > 0)
+}
+
+/// The studio's list: per pipeline its newest version (drafts included), the newest runnable
+/// version's text (for its step count), its newest run, and its runs since midnight UTC with
+/// their cost. One statement; each pipeline's runs are reached through
+/// `pipeline_executions_by_pipeline` (pipeline_name, started_at DESC), so its cost follows the
+/// number of pipelines and of today's runs, not the history. A run's cost is what its steps
+/// have cost so far while it runs (the run's own total is written when it completes), as on
+/// the dashboard.
+pub const LISTING: &str = "
+    WITH latest AS (
+        SELECT DISTINCT ON (name) name, version, draft, description, created_at
+        FROM pipeline_definitions ORDER BY name, version DESC
+    ), runnable AS (
+        SELECT DISTINCT ON (name) name, yaml
+        FROM pipeline_definitions WHERE NOT draft ORDER BY name, version DESC
+    )
+    SELECT l.name, l.version, l.draft, l.description, l.created_at, r.yaml,
+           last_run.id AS last_id, last_run.status AS last_status,
+           last_run.started_at AS last_started_at,
+           today.runs, today.cost_usd
+    FROM latest l
+    LEFT JOIN runnable r USING (name)
+    LEFT JOIN LATERAL (
+        SELECT e.id, e.status, e.started_at FROM pipeline_executions e
+        WHERE e.pipeline_name = l.name ORDER BY e.started_at DESC LIMIT 1
+    ) last_run ON TRUE
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS runs,
+               COALESCE(sum(GREATEST(e.cost_usd,
+                   (SELECT COALESCE(sum(s.cost_usd), 0) FROM step_executions s
+                     WHERE s.execution_id = e.id))), 0)::float8 AS cost_usd
+        FROM pipeline_executions e
+        WHERE e.pipeline_name = l.name AND e.started_at >= date_trunc('day', now(), 'UTC')
+    ) today
+    ORDER BY l.name";
+
+/// Every saved pipeline for the studio's list (see [`LISTING`]).
+pub async fn listing(
+    pool: &PgPool,
+    catalog: &Catalog,
+) -> Result<Vec<PipelineListing>, sqlx::Error> {
+    let rows = sqlx::query(LISTING).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let yaml: Option<String> = row.get("yaml");
+            // Saved valid; it may not validate any more (a provider since removed): 0 steps.
+            let steps = yaml
+                .and_then(|yaml| pipeline::validate(yaml.as_bytes(), catalog).ok())
+                .map_or(0, |p| u32::try_from(p.steps.len()).unwrap_or(u32::MAX));
+            let last_run = match row.get::<Option<uuid::Uuid>, _>("last_id") {
+                Some(id) => Some(LastRun {
+                    id,
+                    status: row
+                        .get::<String, _>("last_status")
+                        .parse()
+                        .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                    started_at: row.get("last_started_at"),
+                }),
+                None => None,
+            };
+            Ok(PipelineListing {
+                name: row.get("name"),
+                description: row.get("description"),
+                version: u32::try_from(row.get::<i32, _>("version")).unwrap_or_default(),
+                draft: row.get("draft"),
+                steps,
+                saved_at: row.get("created_at"),
+                last_run,
+                runs_today: u32::try_from(row.get::<i64, _>("runs")).unwrap_or(u32::MAX),
+                cost_today_usd: row.get("cost_usd"),
+            })
+        })
+        .collect()
+}
+
+async fn exists(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pipeline_definitions WHERE name = $1)")
+        .bind(name)
+        .fetch_one(pool)
+        .await
 }
 
 async fn names(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {

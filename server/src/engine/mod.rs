@@ -7,6 +7,7 @@
 //! - `step`: one step — renders, counts, calls the provider, streams, retries, enforces limits.
 //! - [`batch`]: one pipeline over many input sets with a concurrency limit.
 //! - [`recovery`]: runs left behind by a stopped instance are marked interrupted.
+//! - `studio`: the pipeline studio's checks and the editor's schema.
 //! - [`demo`]: a steady stream of example runs on the simulated provider.
 
 pub mod batch;
@@ -17,6 +18,7 @@ mod replay;
 pub use replay::{ReplayRequest, Replayed};
 mod run;
 mod step;
+mod studio;
 
 use std::{
     collections::HashMap,
