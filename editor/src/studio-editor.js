@@ -1,6 +1,7 @@
-// The pipeline studio's YAML editor: CodeMirror 6 behind the small API the Rust page calls through
-// wasm-bindgen. The page owns the text's meaning (validation, completion, hover all come from the
-// `pipeline` crate through the callbacks); this module owns editing.
+// The pipeline studio's YAML editor: CodeMirror 6 behind a small API taking JavaScript callbacks.
+// Whoever mounts it owns the text's meaning (validation, completion, hover come through the
+// callbacks); this module owns editing. The Rust page does not call it directly: page.js wraps it
+// in an API that needs no callbacks from WASM.
 //
 //   const editor = mount(parent, {
 //     doc, dark, label, placeholder, maxBytes,
@@ -15,12 +16,14 @@
 // Lines and columns are 1-based, columns counted in characters, as the validator reports them;
 // offsets (`pos`, `from`, `to`) are CodeMirror's (UTF-16 units from the start of the text).
 // `complete` and `hover` may return a value or a Promise of one; what they are given:
-//   complete: {pos, line, column, explicit, lineBefore, word: {from, to, text}} — the cursor, whether
-//     the user asked (Ctrl-Space) rather than typed, the line's text before the cursor, and the
-//     name segment before it (letters, digits, `_`, `-`), which a completion replaces unless the
-//     result gives its own `from` (an offset on the cursor's line, at or before the cursor);
-//   hover: {pos, line, column, word: {from, to, text}} — the character under the pointer and the
-//     word around it (dots included, so `steps.draft.output` is one word); not called over space.
+//   complete: {doc, pos, line, column, explicit, lineBefore, word: {from, to, text}} — the text
+//     (CodeMirror's `Text`, not copied), the cursor, whether the user asked (Ctrl-Space) rather
+//     than typed, the line's text before the cursor, and the name segment before it (letters,
+//     digits, `_`, `-`), which a completion replaces unless the result gives its own `from` (an
+//     offset on the cursor's line, at or before the cursor);
+//   hover: {doc, pos, line, column, word: {from, to, text}} — the text, the character under the
+//     pointer and the word around it (dots included, so `steps.draft.output` is one word); not
+//     called over space.
 
 import { Compartment, EditorState, StateField } from "@codemirror/state";
 import {
@@ -63,6 +66,7 @@ function completionSource(complete) {
     const word = context.matchBefore(SEGMENT) ?? { from: context.pos, to: context.pos, text: "" };
     const line = context.state.doc.lineAt(context.pos);
     const result = await ask("complete", complete, {
+      doc: context.state.doc,
       ...describePosition(context.state.doc, context.pos),
       explicit: context.explicit,
       lineBefore: line.text.slice(0, context.pos - line.from),
@@ -95,7 +99,7 @@ function hoverSource(hover) {
     const word = wordAround(view.state.doc, pos, side);
     if (!word) return null;
     const under = side < 0 ? pos - 1 : pos;
-    const result = await ask("hover", hover, { ...describePosition(view.state.doc, under), word });
+    const result = await ask("hover", hover, { doc: view.state.doc, ...describePosition(view.state.doc, under), word });
     if (!result || result.text == null || result.text === "") return null;
     return {
       pos: word.from,
