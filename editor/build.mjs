@@ -1,5 +1,6 @@
-// Bundles src/studio-editor.js and the CodeMirror packages it imports into one minified ES module
-// at public/editor/studio-editor.js. cargo-leptos copies public/ into the site root on every
+// Bundles src/page.js (the editor as the Rust page drives it, through the `pipescopeEditor` global
+// it sets) with src/studio-editor.js and the CodeMirror packages into one minified ES module at
+// public/editor/studio-editor.js. cargo-leptos copies public/ into the site root on every
 // `cargo leptos build` (and `--precompress` writes its .gz/.br there), so pipescope serves it at
 // /editor/studio-editor.js. Only the editor pages import it; the dashboard never loads it.
 // `node build.mjs` (or `npm run build`) builds it and prints its raw and gzip sizes; with `--watch`
@@ -15,7 +16,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outfile = join(here, "..", "public", "editor", "studio-editor.js");
 
 const options = {
-  entryPoints: [join(here, "src", "studio-editor.js")],
+  entryPoints: [join(here, "src", "page.js")],
   outfile,
   bundle: true,
   format: "esm",
