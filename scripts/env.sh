@@ -5,8 +5,11 @@ PIPESCOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PIPESCOPE_ROOT/end2end/node_modules/.bin:$PATH"
 
 # Extra flags for `cargo leptos`: gzip and brotli copies of the bundle, which the server sends to
-# browsers that accept them; path B also builds std for wasm32 from source.
-LEPTOS_FLAGS=(--precompress)
+# browsers that accept them, and the WASM split at every `#[lazy]` function (overlays, the run
+# log, colouring, later pages), so the first load carries only the live dashboard. `--split` is
+# a command-line flag only (no metadata key), and toggling it rebuilds every WASM dependency, so
+# every script builds with it. Path B also builds std for wasm32 from source.
+LEPTOS_FLAGS=(--precompress --split)
 if [[ -f "$PIPESCOPE_ROOT/target/toolchain-debian-wasm" ]]; then
   # rustup could not add the wasm32 target: use Debian's rustc-web with std sources (TOOLCHAIN.md).
   export PATH="/usr/bin:$PATH"

@@ -186,6 +186,8 @@ test('JSON and code are coloured, and template variables show their values', asy
   const json = '{"verdict": "ship", "score": 0.92, "blocking": false, "notes": null}';
   const id = await ReportedRun.finished(server.url, 'colours', 'Reply with JSON.', json);
   const { page, problems } = await openPage(browser, `${server.url}/runs/${id}/steps/answer`);
+  // The colours come with their WASM chunk, fetched once the page is hydrated.
+  await page.locator('[data-testid="response-text"] .tk-key').first().waitFor({ timeout: EVENTUALLY });
   assert.deepEqual(await page.locator('[data-testid="response-text"] .tk-key').allTextContents(), ['"verdict"', '"score"', '"blocking"', '"notes"']);
   assert.deepEqual(await page.locator('[data-testid="response-text"] .tk-num').allTextContents(), ['0.92']);
   assert.equal(await page.textContent('[data-testid="response-text"]'), json, 'colours change no character');
@@ -255,6 +257,8 @@ test('Ctrl+L opens the run log; right-click menus copy and show raw data; Ctrl+P
   await page.keyboard.press('Control+p');
   await page.keyboard.type('switch-ta');
   assert.equal(await page.inputValue('[data-testid="switcher-input"]'), 'switch-ta', 'the field has the focus');
+  // The list comes with its WASM chunk (usually prefetched by now).
+  await page.locator('[data-testid="switcher-entry"]').first().waitFor({ timeout: EVENTUALLY });
   assert.equal(await page.locator('[data-testid="switcher-entry"]').count(), 2, 'the pipeline and its one run');
   await page.keyboard.press('Enter');
   await page.locator(`[data-run-id="${other}"][aria-selected="true"]`).waitFor({ timeout: EVENTUALLY });

@@ -34,6 +34,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(axum::middleware::from_fn(
+            http::static_files::revalidate_bundle,
+        ))
         .with_state(state)
 }
 

@@ -4,7 +4,7 @@ use leptos::{either::Either, prelude::*, task::spawn_local};
 use uuid::Uuid;
 
 use super::{
-    overlays::{MenuTarget, Overlays},
+    overlays::{Menu, MenuTarget, Overlays},
     panels::Panels,
     timeline::StepsTab,
 };
@@ -33,107 +33,132 @@ pub fn ContextMenu(
         clicks.remove();
         right_clicks.remove();
     });
+    // The menus are in their own WASM chunk, fetched the first time one opens (or earlier, when
+    // the page is idle).
     move || {
         let menu = overlays.menu.get()?;
-        let close = move || overlays.menu.set(None);
-        let style = format!("left: {}px; top: {}px", menu.x, menu.y);
-        let items = match menu.target {
-            MenuTarget::Run(id) => Either::Left(view! {
-                <button role="menuitem" data-testid="menu-copy-config" on:click=move |_| {
-                    close();
-                    spawn_local(async move {
-                        // Browsers allow a write shortly after the click, which this fetch fits in.
-                        if let Ok(run) = get_execution(id).await {
-                            copy_to_clipboard(&pretty(&run.config));
-                        }
-                    });
-                }>"Copy config"</button>
-                <a role="menuitem" data-testid="menu-export" href=format!("/api/executions/{id}") download=format!("run-{id}.json") on:click=move |_| close()>
-                    "Export results"
-                </a>
-                <button role="menuitem" data-testid="menu-logs" on:click=move |_| {
-                    close();
-                    selected.set(Some(id));
-                    tab.set(StepsTab::Log);
-                    if let Some(panels) = panels {
-                        panels.mobile.set("steps");
-                    }
-                }>"View logs"</button>
-            }),
-            MenuTarget::Step(run, key) => {
-                let step = store
-                    .detail
-                    .get_untracked()
-                    .filter(|d| d.id == run)
-                    .and_then(|d| {
-                        d.steps
-                            .read_untracked()
-                            .iter()
-                            .find(|s| s.key() == key)
-                            .cloned()
-                    });
-                // Read when an item is chosen: a response may still be streaming in.
-                let text =
-                    move |of: fn(&StepView) -> String| step.as_ref().map(of).unwrap_or_default();
-                let prompt = text.clone();
-                let response = text;
-                Either::Right(view! {
-                    <button role="menuitem" data-testid="menu-copy-prompt" on:click=move |_| {
-                        close();
-                        copy_to_clipboard(&prompt(|s| s.prompt.get_untracked().unwrap_or_default()));
-                    }>"Copy prompt"</button>
-                    <button role="menuitem" data-testid="menu-copy-response" on:click=move |_| {
-                        close();
-                        copy_to_clipboard(&response(|s| s.response.get_untracked()));
-                    }>"Copy response"</button>
-                    <button role="menuitem" data-testid="menu-raw" on:click=move |_| {
-                        close();
-                        let key = key.clone();
-                        spawn_local(async move {
-                            let shown = match get_execution(run).await {
-                                Ok(detail) => detail
-                                    .steps
-                                    .iter()
-                                    .find(|s| step_key(&s.step, s.attempt) == key)
-                                    .map(|s| serde_json::to_string_pretty(s).unwrap_or_default())
-                                    .unwrap_or_else(|| format!("step {key} is not stored yet")),
-                                Err(e) => format!("the step could not be loaded: {e}"),
-                            };
-                            overlays.raw.set(Some((format!("{key} · raw data"), shown)));
-                        });
-                    }>"View raw data"</button>
-                })
-            }
-        };
-        Some(view! {
-            <div class="menu" role="menu" style=style data-testid="context-menu" on:click=|e| e.stop_propagation()>
-                {items}
-            </div>
-        })
+        let store = store.clone();
+        Some(Suspend::new(async move {
+            menu_view(menu, overlays, store, selected, tab, panels).await
+        }))
     }
+}
+
+#[lazy]
+pub(crate) fn menu_view(
+    menu: Menu,
+    overlays: Overlays,
+    store: LiveStore,
+    selected: RwSignal<Option<Uuid>>,
+    tab: RwSignal<StepsTab>,
+    panels: Option<Panels>,
+) -> AnyView {
+    let close = move || overlays.menu.set(None);
+    let style = format!("left: {}px; top: {}px", menu.x, menu.y);
+    let items = match menu.target {
+        MenuTarget::Run(id) => Either::Left(view! {
+            <button role="menuitem" data-testid="menu-copy-config" on:click=move |_| {
+                close();
+                spawn_local(async move {
+                    // Browsers allow a write shortly after the click, which this fetch fits in.
+                    if let Ok(run) = get_execution(id).await {
+                        copy_to_clipboard(&pretty(&run.config));
+                    }
+                });
+            }>"Copy config"</button>
+            <a role="menuitem" data-testid="menu-export" href=format!("/api/executions/{id}") download=format!("run-{id}.json") on:click=move |_| close()>
+                "Export results"
+            </a>
+            <button role="menuitem" data-testid="menu-logs" on:click=move |_| {
+                close();
+                selected.set(Some(id));
+                tab.set(StepsTab::Log);
+                if let Some(panels) = panels {
+                    panels.mobile.set("steps");
+                }
+            }>"View logs"</button>
+        }),
+        MenuTarget::Step(run, key) => {
+            let step = store
+                .detail
+                .get_untracked()
+                .filter(|d| d.id == run)
+                .and_then(|d| {
+                    d.steps
+                        .read_untracked()
+                        .iter()
+                        .find(|s| s.key() == key)
+                        .cloned()
+                });
+            // Read when an item is chosen: a response may still be streaming in.
+            let text = move |of: fn(&StepView) -> String| step.as_ref().map(of).unwrap_or_default();
+            let prompt = text.clone();
+            let response = text;
+            Either::Right(view! {
+                <button role="menuitem" data-testid="menu-copy-prompt" on:click=move |_| {
+                    close();
+                    copy_to_clipboard(&prompt(|s| s.prompt.get_untracked().unwrap_or_default()));
+                }>"Copy prompt"</button>
+                <button role="menuitem" data-testid="menu-copy-response" on:click=move |_| {
+                    close();
+                    copy_to_clipboard(&response(|s| s.response.get_untracked()));
+                }>"Copy response"</button>
+                <button role="menuitem" data-testid="menu-raw" on:click=move |_| {
+                    close();
+                    let key = key.clone();
+                    spawn_local(async move {
+                        let shown = match get_execution(run).await {
+                            Ok(detail) => detail
+                                .steps
+                                .iter()
+                                .find(|s| step_key(&s.step, s.attempt) == key)
+                                .map(|s| serde_json::to_string_pretty(s).unwrap_or_default())
+                                .unwrap_or_else(|| format!("step {key} is not stored yet")),
+                            Err(e) => format!("the step could not be loaded: {e}"),
+                        };
+                        overlays.raw.set(Some((format!("{key} · raw data"), shown)));
+                    });
+                }>"View raw data"</button>
+            })
+        }
+    };
+    view! {
+        <div class="menu" role="menu" style=style data-testid="context-menu" on:click=|e| e.stop_propagation()>
+            {items}
+        </div>
+    }
+    .into_any()
 }
 
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-/// The raw data of a step, as stored, coloured.
+/// The raw data of a step, as stored, coloured; in its own WASM chunk like the menus.
 #[component]
 pub fn RawDialog(overlays: Overlays) -> impl IntoView {
     move || {
         let (title, json) = overlays.raw.get()?;
-        let label = title.clone();
-        let body = pieces_view(&json, &highlight::syntax(&json), &[]);
-        Some(view! {
-            <div class="scrim" on:click=move |_| overlays.raw.set(None)>
-                <div class="dialog" role="dialog" aria-label=label data-testid="raw-dialog" on:click=|e| e.stop_propagation()>
-                    <header class="quad-head">
-                        <h2>{title}</h2>
-                        <button class="btn small" on:click=move |_| overlays.raw.set(None)>"Close"</button>
-                    </header>
-                    <pre class="text mono">{body}</pre>
-                </div>
-            </div>
-        })
+        Some(Suspend::new(async move {
+            raw_view(title, json, overlays).await
+        }))
     }
+}
+
+#[lazy]
+pub(crate) fn raw_view(title: String, json: String, overlays: Overlays) -> AnyView {
+    let label = title.clone();
+    let body = pieces_view(&json, &highlight::syntax(&json), &[]);
+    view! {
+        <div class="scrim" on:click=move |_| overlays.raw.set(None)>
+            <div class="dialog" role="dialog" aria-label=label data-testid="raw-dialog" on:click=|e| e.stop_propagation()>
+                <header class="quad-head">
+                    <h2>{title}</h2>
+                    <button class="btn small" on:click=move |_| overlays.raw.set(None)>"Close"</button>
+                </header>
+                <pre class="text mono">{body}</pre>
+            </div>
+        </div>
+    }
+    .into_any()
 }

@@ -105,22 +105,27 @@ pub fn Shortcuts(
     });
     on_cleanup(move || keys.remove());
 
+    // The list is in its own WASM chunk, fetched the first time `?` is pressed.
+    view! { <Show when=move || help.get()>{Suspend::new(async { shortcut_list().await })}</Show> }
+}
+
+#[lazy]
+pub(crate) fn shortcut_list() -> AnyView {
     view! {
-        <Show when=move || help.get()>
-            <aside class="popover shortcuts" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts">
-                <h2>"Keyboard shortcuts"</h2>
-                <dl>
-                    <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
-                    <dt><kbd>"Esc"</kbd></dt><dd>"close, then clear the step, then the run selection"</dd>
-                    <dt><kbd>"/"</kbd>" "<kbd>"Ctrl F"</kbd></dt><dd>"search the prompt and response"</dd>
-                    <dt><kbd>"Ctrl L"</kbd></dt><dd>"the selected run's log"</dd>
-                    <dt><kbd>"Ctrl P"</kbd></dt><dd>"go to a pipeline or run"</dd>
-                    <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
-                </dl>
-                <p class="muted small">"Right-click a run or a step for more."</p>
-            </aside>
-        </Show>
+        <aside class="popover shortcuts" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts">
+            <h2>"Keyboard shortcuts"</h2>
+            <dl>
+                <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
+                <dt><kbd>"Esc"</kbd></dt><dd>"close, then clear the step, then the run selection"</dd>
+                <dt><kbd>"/"</kbd>" "<kbd>"Ctrl F"</kbd></dt><dd>"search the prompt and response"</dd>
+                <dt><kbd>"Ctrl L"</kbd></dt><dd>"the selected run's log"</dd>
+                <dt><kbd>"Ctrl P"</kbd></dt><dd>"go to a pipeline or run"</dd>
+                <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
+            </dl>
+            <p class="muted small">"Right-click a run or a step for more."</p>
+        </aside>
     }
+    .into_any()
 }
 
 /// Whether the page has an element `id` (else a shortcut for it is left to the browser).

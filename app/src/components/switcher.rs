@@ -8,7 +8,7 @@ use crate::live::{LiveStore, RunView};
 
 /// One thing the quick switcher can jump to.
 #[derive(Clone)]
-enum Entry {
+pub(crate) enum Entry {
     Pipeline {
         name: String,
         runs: usize,
@@ -28,7 +28,9 @@ impl Entry {
 }
 
 /// Ctrl+P: type part of a pipeline name or a run id, pick with the arrows and Enter. A pipeline
-/// opens its newest run.
+/// opens its newest run. The field is in the first load, so what is typed at once is kept; the
+/// list's view is in its own WASM chunk, fetched when the page is idle or the first time the
+/// switcher opens.
 #[component]
 pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>) -> impl IntoView {
     let query = RwSignal::new(String::new());
@@ -73,12 +75,12 @@ pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>)
             .take(30)
             .collect::<Vec<_>>()
     });
-    let choose = move |index: usize| {
+    let choose = Callback::new(move |index: usize| {
         if let Some(entry) = entries.with_untracked(|e| e.get(index).cloned()) {
             overlays.switcher.set(false);
             pick.run(entry.target());
         }
-    };
+    });
     let keys = move |ev: leptos::ev::KeyboardEvent| {
         let len = entries.with_untracked(Vec::len).max(1);
         match ev.key().as_str() {
@@ -92,7 +94,7 @@ pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>)
             }
             "Enter" => {
                 ev.prevent_default();
-                choose(cursor.get_untracked());
+                choose.run(cursor.get_untracked());
             }
             "Escape" => overlays.switcher.set(false),
             _ => {}
@@ -130,38 +132,53 @@ pub fn QuickSwitcher(overlays: Overlays, store: LiveStore, pick: Callback<Uuid>)
                         on:keydown=keys
                     />
                     <ul class="switcher-list" role="listbox">
-                        {move || entries.get().into_iter().enumerate().map(|(i, entry)| {
-                            let current = move || cursor.get() == i;
-                            let body = match entry {
-                                Entry::Pipeline { name, runs, .. } => Either::Left(view! {
-                                    <span class="kind">"pipeline"</span>
-                                    <span class="run-name">{name}</span>
-                                    <span class="muted small">{format!("{runs} run{}", if runs == 1 { "" } else { "s" })}</span>
-                                }),
-                                Entry::Run(run) => Either::Right(view! {
-                                    <span class="kind">"run"</span>
-                                    <span class="run-name">{run.pipeline.clone()}</span>
-                                    <span class="mono muted small">{run.id.to_string()[..8].to_owned()}</span>
-                                    <StatusBadge status=Signal::derive({ let s = run.status.clone(); move || s.get() }) />
-                                }),
-                            };
-                            view! {
-                                <li
-                                    role="option"
-                                    aria-selected=move || current().to_string()
-                                    class:current=current
-                                    data-testid="switcher-entry"
-                                    on:mousemove=move |_| cursor.set(i)
-                                    on:click=move |_| choose(i)
-                                >
-                                    {body}
-                                </li>
-                            }
-                        }).collect_view()}
+                        <Suspense fallback=|| ()>
+                            {Suspend::new(async move { switcher_list(entries, cursor, choose).await })}
+                        </Suspense>
                     </ul>
                     <p class="muted small">"↑↓ to choose · Enter to open · Esc to close"</p>
                 </div>
             </div>
         </Show>
     }
+}
+
+/// The switcher's entries, `cursor` the current one.
+#[lazy]
+pub(crate) fn switcher_list(
+    entries: Signal<Vec<Entry>>,
+    cursor: RwSignal<usize>,
+    choose: Callback<usize>,
+) -> AnyView {
+    view! {
+        {move || entries.get().into_iter().enumerate().map(|(i, entry)| {
+            let current = move || cursor.get() == i;
+            let body = match entry {
+                Entry::Pipeline { name, runs, .. } => Either::Left(view! {
+                    <span class="kind">"pipeline"</span>
+                    <span class="run-name">{name}</span>
+                    <span class="muted small">{format!("{runs} run{}", if runs == 1 { "" } else { "s" })}</span>
+                }),
+                Entry::Run(run) => Either::Right(view! {
+                    <span class="kind">"run"</span>
+                    <span class="run-name">{run.pipeline.clone()}</span>
+                    <span class="mono muted small">{run.id.to_string()[..8].to_owned()}</span>
+                    <StatusBadge status=Signal::derive({ let s = run.status.clone(); move || s.get() }) />
+                }),
+            };
+            view! {
+                <li
+                    role="option"
+                    aria-selected=move || current().to_string()
+                    class:current=current
+                    data-testid="switcher-entry"
+                    on:mousemove=move |_| cursor.set(i)
+                    on:click=move |_| choose.run(i)
+                >
+                    {body}
+                </li>
+            }
+        }).collect_view()}
+    }
+    .into_any()
 }

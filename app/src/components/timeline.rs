@@ -73,7 +73,9 @@ pub fn StepTimeline(
                     <Timeline detail=d.clone() selected_step now />
                     <StepFocus detail=d selected_step />
                 }.into_any(),
-                (Some(d), StepsTab::Log) => view! { <RunLog detail=d /> }.into_any(),
+                (Some(d), StepsTab::Log) => {
+                    Suspend::new(async move { run_log(d).await }).into_any()
+                }
             }}
         </section>
     }
@@ -287,6 +289,14 @@ fn compact(value: &serde_json::Value) -> String {
             .join(", "),
         scalar => format::plain(scalar),
     }
+}
+
+/// The run's log, in its own WASM chunk: fetched the first time a log is opened (or earlier,
+/// when the page is idle). The tab is never open in a server-rendered page, so the first paint
+/// does not need it.
+#[lazy]
+pub(crate) fn run_log(detail: RunDetail) -> AnyView {
+    view! { <RunLog detail /> }.into_any()
 }
 
 /// The run's log, newest first: its history from the store, then live.

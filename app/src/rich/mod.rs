@@ -14,8 +14,59 @@ pub fn marks(text: Signal<String>, query: Signal<String>) -> Memo<Vec<Range<usiz
     Memo::new(move |_| query.with(|q| text.with(|t| highlight::matches(t, q))))
 }
 
-/// `text` with its search `marks` in `<mark>` and, when `colour`, JSON and code coloured. Plain
-/// text (a response streaming in) is a [`GrowingText`]: chunks are appended, never re-rendered.
+/// Whether JSON and code can be coloured yet. The colouring is in its own WASM chunk, so the
+/// first load does not carry it: the server and the hydrating page both show plain text (they
+/// must agree), and the colours appear once the chunk is in, fetched as soon as the page has
+/// hydrated.
+#[derive(Clone, Copy)]
+pub struct Colouring(RwSignal<bool>);
+
+impl Colouring {
+    /// The page's colouring, not loaded yet; its texts find it in the context.
+    pub fn provide() -> Self {
+        let colouring = Self(RwSignal::new(false));
+        provide_context(colouring);
+        colouring
+    }
+
+    /// Starts fetching the colouring's chunk (call once the page is hydrated: before, the texts
+    /// must stay as the server rendered them).
+    pub fn fetch(self) {
+        let loaded = leptos::prelude::lazy_preload!(syntax_chunk);
+        Effect::new(move |_| {
+            if loaded.get() {
+                self.0.set(true);
+            }
+        });
+    }
+
+    fn loaded() -> bool {
+        use_context::<Colouring>().is_some_and(|c| c.0.get())
+    }
+}
+
+#[lazy]
+fn syntax_chunk(text: String) -> Vec<(Range<usize>, highlight::Token)> {
+    highlight::syntax(&text)
+}
+
+/// [`highlight::syntax`], from its chunk; called only once [`Colouring`] says the chunk is in,
+/// when the call completes at its first poll.
+fn syntax(text: &str) -> Vec<(Range<usize>, highlight::Token)> {
+    use std::{
+        future::Future,
+        task::{Context, Poll, Waker},
+    };
+    let mut call = std::pin::pin!(syntax_chunk(text.to_owned()));
+    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(tokens) => tokens,
+        Poll::Pending => Vec::new(),
+    }
+}
+
+/// `text` with its search `marks` in `<mark>` and, when `colour` (and the colouring is loaded),
+/// JSON and code coloured. Plain text (a response streaming in) is a [`GrowingText`]: chunks are
+/// appended, never re-rendered.
 pub fn text(
     text: Signal<String>,
     marks: Memo<Vec<Range<usize>>>,
@@ -23,17 +74,13 @@ pub fn text(
 ) -> impl IntoView {
     let marked = Memo::new(move |_| marks.with(|m| !m.is_empty()));
     move || {
-        let colour = colour.get();
+        let colour = colour.get() && Colouring::loaded();
         if !colour && !marked.get() {
             return Either::Left(view! { <GrowingText text /> });
         }
         Either::Right(move || {
             text.with(|t| {
-                let tokens = if colour {
-                    highlight::syntax(t)
-                } else {
-                    Vec::new()
-                };
+                let tokens = if colour { syntax(t) } else { Vec::new() };
                 marks.with(|marks| {
                     if tokens.is_empty() && marks.is_empty() {
                         Either::Left(t.clone())

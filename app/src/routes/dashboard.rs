@@ -13,6 +13,7 @@ use crate::{
         inspector::Inspector,
         overlays::Overlays,
         panels::{MobileTabs, Panels},
+        prefetch_lazy_views,
         runs::RunsGrid,
         shortcuts::Shortcuts,
         switcher::QuickSwitcher,
@@ -22,6 +23,7 @@ use crate::{
     functions::{get_execution, get_snapshot},
     live::{provide_live, RunDetail},
     models::{ExecutionDetail, Snapshot},
+    rich::Colouring,
 };
 
 /// Which views a page shows around the same live state.
@@ -89,9 +91,22 @@ fn LivePage(view: View) -> impl IntoView {
     };
     let step_param = move || params.read().get("step");
     let data = Resource::new(run_param, load);
-    // Set once the WASM has taken over the page, so tests (and curious users) can tell.
+    // Set once the WASM has taken over the page, so tests (and curious users) can tell. What the
+    // first paint did not need (the colours, the on-demand views) is fetched when the browser is
+    // next idle: after the page shows it is hydrated, so the first load is what came before.
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    let colouring = Colouring::provide();
+    Effect::new(move |_| {
+        hydrated.set(true);
+        if let Some(owner) = Owner::current() {
+            request_idle_callback(move || {
+                owner.with(|| {
+                    colouring.fetch();
+                    prefetch_lazy_views();
+                })
+            });
+        }
+    });
 
     view! {
         <div class="page" data-hydrated=move || hydrated.get().to_string()>

@@ -5,3 +5,4 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod runs;
+pub mod static_files;
