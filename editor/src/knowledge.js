@@ -64,6 +64,8 @@ export function readOutline(outline) {
       .filter((i) => i && i.name != null)
       .map((i) => ({ name: text(i.name), description: i.description == null ? null : text(i.description), default: i.default })),
     env: list(outline.env).map(text),
+    // Step name → the steps that wait for it, built when first asked (see `dependents`).
+    waiting: null,
   };
   outlines.set(outline, read);
   return read;
@@ -71,14 +73,23 @@ export function readOutline(outline) {
 
 /** The steps that depend on `name`, directly or through others. */
 function dependents(outline, name) {
+  if (!outline.waiting) {
+    // Who waits for whom, built once per outline: the walk is then linear in the graph's size.
+    outline.waiting = new Map();
+    for (const step of outline.steps) {
+      for (const dependency of step.dependsOn) {
+        if (!outline.waiting.has(dependency)) outline.waiting.set(dependency, []);
+        outline.waiting.get(dependency).push(step.name);
+      }
+    }
+  }
   const found = new Set();
   const queue = [name];
   while (queue.length > 0) {
-    const target = queue.pop();
-    for (const step of outline.steps) {
-      if (!found.has(step.name) && step.dependsOn.includes(target)) {
-        found.add(step.name);
-        queue.push(step.name);
+    for (const waiting of outline.waiting.get(queue.pop()) ?? []) {
+      if (!found.has(waiting)) {
+        found.add(waiting);
+        queue.push(waiting);
       }
     }
   }
