@@ -539,3 +539,32 @@ async fn the_editor_schema_is_the_validators_and_this_servers(pool: PgPool) {
         pipeline::MAX_BYTES
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_unchanged_file_does_not_replace_a_studio_edit(pool: PgPool) {
+    let state = studio(pool.clone()).await;
+    let catalog = state.engine.catalog().clone();
+    let file = brief("Outline");
+    let loaded = library::save(&pool, &file, &catalog, "file")
+        .await
+        .expect("load the file");
+    assert_eq!(loaded.version, 1);
+    assert_eq!(
+        save(&state, &brief("Edited"), Some(1), "", false).await,
+        SaveOutcome::Saved { version: 2 }
+    );
+    // A restart loads the folder again: the file has not changed, the edit stays the newest.
+    let again = library::save(&pool, &file, &catalog, "file")
+        .await
+        .expect("load again");
+    assert_eq!(again.version, 1);
+    assert_eq!(
+        state.pipeline("brief", None).await.expect("open").version,
+        2
+    );
+    // A changed file is a new version.
+    let changed = library::save(&pool, &brief("Changed"), &catalog, "file")
+        .await
+        .expect("load the changed file");
+    assert_eq!(changed.version, 3);
+}

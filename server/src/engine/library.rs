@@ -118,7 +118,8 @@ pub async fn resolve(
 }
 
 /// Validates `yaml` and stores it as the next version of its pipeline, unless it is the same
-/// text as the latest version.
+/// text as the latest version. A file (`source` "file") is stored only when it changed since
+/// it was last loaded: versions saved in the studio since then stay the newest.
 pub async fn save(
     pool: &PgPool,
     yaml: &str,
@@ -128,9 +129,21 @@ pub async fn save(
     let pipeline = pipeline::validate(yaml.as_bytes(), catalog).map_err(EngineError::Invalid)?;
     let mut tx = pool.begin().await?;
     let latest = lock_latest(&mut tx, &pipeline.name).await?;
-    let version = match latest {
-        Some(latest) if latest.yaml == yaml && !latest.draft => latest.version,
-        latest => {
+    let last_loaded: Option<(i32, String)> = if source == "file" {
+        sqlx::query_as(
+            "SELECT version, yaml FROM pipeline_definitions WHERE name = $1 AND source = 'file'
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(&pipeline.name)
+        .fetch_optional(&mut *tx)
+        .await?
+    } else {
+        None
+    };
+    let version = match (latest, last_loaded) {
+        (_, Some((loaded, text))) if text == yaml => loaded,
+        (Some(latest), _) if latest.yaml == yaml && !latest.draft => latest.version,
+        (latest, _) => {
             let next = latest.map_or(1, |l| l.version + 1);
             let row = NewVersion {
                 name: &pipeline.name,
