@@ -11,10 +11,11 @@
 // options by what is typed from `from` on), or null.
 
 import {
-  containerPath, defaultsValue, entryValue, flowValue, mappingEntries, placeOf, shapeOf, stepEntries, stepItem,
+  containerPath, defaultsValue, entryValue, flowValue, inDependsOnList, mappingEntries, placeOf, shapeOf,
+  stepEntries, stepItem,
 } from "./places.js";
 import {
-  describeKey, describeProvider, readOutline, readSchema, referableSteps, showValue, target,
+  describeKey, describeProvider, describeStep, readOutline, readSchema, referableSteps, showValue, target,
 } from "./knowledge.js";
 
 const NAME = /^(?:[A-Za-z0-9_][\w-]*)?$/;
@@ -79,7 +80,9 @@ function modelOptions(known, providerName) {
     for (const model of source.models) {
       if (seen.has(model)) continue;
       seen.add(model);
-      options.push({ label: model, type: "constant", detail: source.name, info: `model of provider ${source.name} (${source.kind})` });
+      options.push({
+        label: model, type: "constant", detail: source.name, info: `model of provider ${source.name} (${source.kind})`,
+      });
     }
   }
   return options;
@@ -90,7 +93,7 @@ function stepOptions(steps, { output = false, colonFollows = false } = {}) {
     label: step.name,
     type: "variable",
     detail: target(step),
-    info: `output of step ${step.name}${step.line == null ? "" : `, line ${step.line}`}${target(step) ? `, ${target(step)}` : ""}`,
+    info: describeStep(step),
     apply: output && !colonFollows ? `${step.name}.output` : step.name,
   }));
 }
@@ -108,7 +111,8 @@ function inputOptions(outline) {
 export function describeInput(input) {
   const lines = [`input ${input.name}`];
   if (input.description) lines.push(input.description);
-  lines.push(input.default === undefined || input.default === null ? "Required: no default." : `Default: ${showValue(input.default)}`);
+  const required = input.default === undefined || input.default === null;
+  lines.push(required ? "Required: no default." : `Default: ${showValue(input.default)}`);
   return lines.join("\n");
 }
 
@@ -117,7 +121,8 @@ function inTemplate(expression, pos, after, self, known, outline) {
   const result = (typed, options) => (options.length === 0 ? null : { from: pos - typed.length, options });
   let match = /\|\s*(\w*)$/.exec(expression);
   if (match) {
-    return result(match[1], known.filters.map((f) => ({ label: f.name, type: "function", detail: "filter", info: f.doc })));
+    const filters = known.filters.map((f) => ({ label: f.name, type: "function", detail: "filter", info: f.doc }));
+    return result(match[1], filters);
   }
   match = /(?:^|[^\w.])steps\.(\w+)\.(\w*)$/.exec(expression);
   if (match) {
@@ -128,7 +133,8 @@ function inTemplate(expression, pos, after, self, known, outline) {
   match = /(?:^|[^\w.])steps\.(\w*)$/.exec(expression);
   if (match) {
     const colonFollows = /^\w*\./.test(after);
-    return result(match[1], stepOptions(referableSteps(outline, self, { earlierOnly: true }), { output: true, colonFollows }));
+    const steps = referableSteps(outline, self, { earlierOnly: true });
+    return result(match[1], stepOptions(steps, { output: true, colonFollows }));
   }
   match = /(?:^|[^\w.])env\.(\w*)$/.exec(expression);
   if (match) {
@@ -142,7 +148,9 @@ function inTemplate(expression, pos, after, self, known, outline) {
   if (!match) return null;
   const sections = [];
   if (referableSteps(outline, self, { earlierOnly: true }).length > 0) {
-    sections.push({ label: "steps", type: "namespace", detail: "steps.NAME.output", info: "the output of an earlier step" });
+    sections.push({
+      label: "steps", type: "namespace", detail: "steps.NAME.output", info: "the output of an earlier step",
+    });
   }
   if (outline.env.length > 0) {
     sections.push({ label: "env", type: "namespace", detail: "env.NAME", info: "a value of the file's env" });
@@ -176,6 +184,30 @@ function flowKeys(flow, except) {
 }
 
 /**
+ * Completion inside a one-line flow mapping, `defaults: { provider: x, mo`: its keys, or a key's
+ * value. `value` is the text from `{` to the cursor, `path` the mapping's own path; after the
+ * mapping's `}` nothing is offered.
+ */
+function inFlowMapping(value, path, line, shape, pos, after, context) {
+  if (value.split("{").length <= value.split("}").length) return null;
+  const place = placeOf(path);
+  const cut = Math.max(value.lastIndexOf("{"), value.lastIndexOf(","));
+  const part = value.slice(cut + 1);
+  // The whole mapping as written, its `{` where `value`'s is, so offsets in one are offsets in the other.
+  const flow = line.text.slice(line.text.indexOf("{", shape.col));
+  const keyAt = /^\s*([\w-]*)$/.exec(part);
+  if (keyAt) {
+    const keys = context.known.keys.get(place);
+    const options = keys ? keyOptions(keys, flowKeys(flow, cut), /^[\w-]*\s*:/.test(after)) : [];
+    return options.length === 0 ? null : { from: pos - keyAt[1].length, options };
+  }
+  const valueAt = /^\s*([\w-]+)\s*:\s*["']?([^\s,"'{}]*)$/.exec(part);
+  if (!valueAt) return null;
+  const inMapping = { ...context, mappingProvider: () => flowValue(flow, "provider") };
+  return valueOf(valueAt[1], place, valueAt[2], pos, inMapping);
+}
+
+/**
  * What may be typed at offset `pos` of `doc` (a CodeMirror `Text`), given the server's `schema`
  * and the last check's `outline` (either may be null); null when nothing applies.
  */
@@ -195,7 +227,9 @@ export function completeAt(doc, pos, schema, outline) {
   if (/(^|\s)#/.test(before.replace(/"[^"]*"|'[^']*'/g, ""))) return null;
 
   const blank = before.trim() === "";
-  const shape = blank ? { indent: before.length, dashes: [], col: before.length, key: null, value: "" } : shapeOf(before);
+  const shape = blank
+    ? { indent: before.length, dashes: [], col: before.length, key: null, value: "" }
+    : shapeOf(before);
   if (!shape) return null;
   const path = containerPath(doc, line.number, shape);
   const starts = shape.dashes.length > 0;
@@ -210,9 +244,7 @@ export function completeAt(doc, pos, schema, outline) {
 
   if (shape.key == null) {
     if (!NAME.test(shape.value)) return null;
-    // An item of a step's `depends_on:` list is a step name.
-    const parent = path[path.length - 2];
-    if (starts && parent?.name === "depends_on" && placeOf(path.slice(0, -2)) === "step") {
+    if (starts && inDependsOnList(path)) {
       return valueOf("depends_on", "step", shape.value, pos, context);
     }
     const place = placeOf(path);
@@ -228,21 +260,8 @@ export function completeAt(doc, pos, schema, outline) {
   const place = placeOf(path);
   const value = before.slice(before.indexOf(":", shape.col) + 1).trimStart();
   if (value.startsWith("{")) {
-    // A one-line flow mapping: `defaults: { provider: x, mo`; after its `}` nothing is offered.
-    if (value.split("{").length <= value.split("}").length) return null;
-    const inner = placeOf([...path, { kind: "key", name: shape.key, value: "" }]);
-    const cut = Math.max(value.lastIndexOf("{"), value.lastIndexOf(","));
-    const part = value.slice(cut + 1);
-    const flow = line.text.slice(line.text.indexOf("{", shape.col));
-    const keyAt = /^\s*([\w-]*)$/.exec(part);
-    if (keyAt && known.keys.has(inner)) {
-      const present = flowKeys(flow, cut);
-      const options = keyOptions(known.keys.get(inner), present, /^[\w-]*\s*:/.test(after));
-      return options.length === 0 ? null : { from: pos - keyAt[1].length, options };
-    }
-    const valueAt = /^\s*([\w-]+)\s*:\s*["']?([^\s,"'{}]*)$/.exec(part);
-    if (!valueAt) return null;
-    return valueOf(valueAt[1], inner, valueAt[2], pos, { ...context, mappingProvider: () => flowValue(flow, "provider") });
+    const mapping = [...path, { kind: "key", name: shape.key, value: "" }];
+    return inFlowMapping(value, mapping, line, shape, pos, after, context);
   }
   if (value.startsWith("[")) {
     // A one-line flow list: `depends_on: [outline, dra`.

@@ -4,17 +4,15 @@
 // `depends_on` names. A pure function of the text, the position, the schema and the outline.
 
 import { wordAround } from "./words.js";
-import { containerPath, placeOf, shapeOf } from "./places.js";
-import { describeKey, describeProvider, readOutline, readSchema, target } from "./knowledge.js";
+import { containerPath, inDependsOnList, placeOf, shapeOf } from "./places.js";
+import { describeKey, describeProvider, describeStep, readOutline, readSchema } from "./knowledge.js";
 import { describeInput, openTag } from "./completion.js";
 
 const PLACES = { top: "top level", defaults: "defaults", step: "step", retry: "retry", input: "input" };
 
 function stepText(outline, name) {
   const step = outline.byName.get(name);
-  if (!step) return `no step named ${name} (as of the last check)`;
-  const where = step.line == null ? "" : `, line ${step.line}`;
-  return `output of step ${name}${where}${target(step) ? `, ${target(step)}` : ""}`;
+  return step ? describeStep(step) : `no step named ${name} (as of the last check)`;
 }
 
 /** Where the template reference `word` (`topic`, `inputs.topic`, `env.K`, `steps.X.output`) comes from. */
@@ -22,7 +20,8 @@ function referenceText(word, outline) {
   const [head, name] = word.split(".");
   if (head === "steps" && name) return stepText(outline, name);
   if (head === "env" && name) {
-    return outline.env.includes(name) ? `env ${name} (set in the file's env)` : `env ${name} is not declared under env:`;
+    if (outline.env.includes(name)) return `env ${name} (set in the file's env)`;
+    return `env ${name} is not declared under env:`;
   }
   const inputName = head === "inputs" && name ? name : head;
   const input = outline.inputs.find((i) => i.name === inputName);
@@ -91,9 +90,8 @@ export function hoverAt(doc, pos, schema, outline) {
     return answer(valueText(shape.key, place, word.text, known, steps));
   }
   // An item of a step's `depends_on:` list.
-  if (shape.key == null && shape.dashes.length > 0 && start === shape.col) {
-    const parent = path[path.length - 2];
-    if (parent?.name === "depends_on" && placeOf(path.slice(0, -2)) === "step") return answer(stepText(steps, word.text));
+  if (shape.key == null && shape.dashes.length > 0 && start === shape.col && inDependsOnList(path)) {
+    return answer(stepText(steps, word.text));
   }
   return null;
 }

@@ -62,7 +62,11 @@ export function readOutline(outline) {
     byName: new Map(steps.map((s) => [s.name, s])),
     inputs: list(outline.inputs)
       .filter((i) => i && i.name != null)
-      .map((i) => ({ name: text(i.name), description: i.description == null ? null : text(i.description), default: i.default })),
+      .map((i) => ({
+        name: text(i.name),
+        description: i.description == null ? null : text(i.description),
+        default: i.default,
+      })),
     env: list(outline.env).map(text),
     // Step name → the steps that wait for it, built when first asked (see `dependents`).
     waiting: null,
@@ -113,6 +117,12 @@ export function referableSteps(outline, self, { earlierOnly = false } = {}) {
     else if (Number.isFinite(self?.line)) candidates = candidates.filter((s) => s.line != null && s.line < self.line);
   }
   return candidates.filter((s) => !blocked.has(s.name));
+}
+
+/** Where a step's output comes from: "output of step NAME, line N, provider/model". */
+export function describeStep(step) {
+  const where = step.line == null ? "" : `, line ${step.line}`;
+  return `output of step ${step.name}${where}${target(step) ? `, ${target(step)}` : ""}`;
 }
 
 /** `provider/model` of an outline step, or whichever half is known. */

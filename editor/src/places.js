@@ -154,6 +154,11 @@ export function mappingEntries(doc, lineNo, col, starts = false) {
   return entries.sort((a, b) => a.line - b.line);
 }
 
+/** Whether `path` ends at an item of a step's `depends_on:` list (whose value is a step name). */
+export function inDependsOnList(path) {
+  return path.at(-1)?.kind === "item" && path.at(-2)?.name === "depends_on" && placeOf(path.slice(0, -2)) === "step";
+}
+
 /** The item node of the step containing `path`'s end, or null outside `steps:`. */
 export function stepItem(path) {
   return path[0]?.kind === "key" && path[0].name === "steps" && path[1]?.kind === "item" ? path[1] : null;
