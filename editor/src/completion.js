@@ -73,7 +73,8 @@ function providerOptions(known) {
 
 function modelOptions(known, providerName) {
   const provider = providerName == null ? null : known.providers.get(providerName);
-  const sources = provider && provider.models.length > 0 ? [provider] : [...known.providers.values()];
+  // A provider this server does not have (or none at all): every known model, each saying whose.
+  const sources = provider ? [provider] : [...known.providers.values()];
   const seen = new Set();
   const options = [];
   for (const source of sources) {

@@ -64,6 +64,10 @@ test("providers after `provider:`, and the models of the mapping's provider afte
   // A provider the server does not have: every model, each saying whose it is.
   const unknown = complete(edit("    model: sim-large\n", "    provider: other\n    model: ‸\n"));
   assert.deepEqual(unknown.options.map((o) => `${o.label}@${o.detail}`), ["sim-small@simulated", "sim-large@simulated", "gpt-4o@openai", "gpt-4o-mini@openai"]);
+  // A provider without a price table has no known models: none rather than another provider's.
+  const bare = { ...schema, providers: [...schema.providers, { name: "local", kind: "openai", models: [] }] };
+  const { doc, pos } = cursor(edit("    model: sim-large\n", "    provider: local\n    model: ‸\n"));
+  assert.equal(completeAt(doc, pos, bare, outline), null);
 });
 
 test("flow style: keys and values inside `defaults: { … }`", () => {
