@@ -171,3 +171,33 @@ fn too_large_a_text_is_one_problem_and_no_outline() {
     assert!(problems[0].message.contains("at most"), "{problems:?}");
     assert_eq!(checked.outline, pipeline::Outline::default());
 }
+
+/// Every example pipeline is valid, and its outline is its graph: the same steps, each with the
+/// dependencies the validator found.
+#[test]
+fn the_examples_outline_as_they_validate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("the examples folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read(&path).expect("read");
+        let checked = check(&text, &Catalog::default());
+        let pipeline = checked
+            .result
+            .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+        assert_eq!(checked.outline.steps.len(), pipeline.steps.len());
+        for s in &pipeline.steps {
+            let outlined = step(&checked.outline, &s.name);
+            assert_eq!(outlined.depends_on, s.depends_on, "{}", path.display());
+            assert_eq!(
+                (&outlined.provider, &outlined.model),
+                (&s.provider, &s.model)
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen > 0, "no examples in {}", dir.display());
+}
