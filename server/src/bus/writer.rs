@@ -1,6 +1,7 @@
 //! The bus's side of persistence: numbered events are queued and written every 100 ms in one
-//! transaction (`db::projection`), at once when an execution completes, fails or is cancelled, and
-//! on shutdown; each publisher is answered once its event is stored.
+//! transaction (`db::projection`), at once (with everything queued by then) when an execution
+//! completes, fails or is cancelled, and on shutdown; each publisher is answered once its event
+//! is stored.
 //!
 //! One event the database refuses must never cost anyone else their data: a batch refused for a
 //! reason that will not go away is split in halves, down to the single refused event, and
@@ -23,6 +24,9 @@ use super::{Delivered, PublishError};
 use crate::db::projection::{self, Attempts, Origin, StoredEvent};
 
 const NONE: i64 = i64::MIN;
+/// Most records taken from the queue at once: a flush holds at most this many plus what the
+/// timer let accumulate.
+const MAX_TAKEN: usize = 16_384;
 
 /// A numbered event waiting to be written.
 pub struct Record {
@@ -40,6 +44,7 @@ impl Record {
             body: &self.event.body,
             origin: self.origin,
             client_id: self.client_id.as_deref(),
+            wire: Some(self.event.json()),
         }
     }
 }
@@ -128,34 +133,43 @@ struct Task {
 impl Task {
     async fn run(mut self, interval: Duration, mut rx: mpsc::UnboundedReceiver<Message>) {
         let mut buffer: Vec<Record> = Vec::new();
+        let mut incoming = Vec::with_capacity(256);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                message = rx.recv() => match message {
-                    Some(Message::Write(record)) => {
-                        let is_final = record.event.body.is_final();
-                        // Set by the task that flushes, so it is never cleared for a record the
-                        // flush did not contain. Records still in the channel are the newest
-                        // events, always inside the replay window, so they need no tracking.
-                        if buffer.is_empty() {
-                            self.progress.oldest_unflushed.store(record.event.seq, Ordering::Release);
-                        }
-                        buffer.push(record);
-                        if is_final {
-                            self.flush(&mut buffer).await;
-                        }
-                    }
-                    Some(Message::Close(done)) => {
-                        self.flush(&mut buffer).await;
-                        let _ = done.send(());
-                        return;
-                    }
-                    None => {
+                // Everything queued so far is taken at once: under load, the records that
+                // arrived during the last flush are one transaction, not one per finished run.
+                received = rx.recv_many(&mut incoming, MAX_TAKEN) => {
+                    if received == 0 {
                         self.flush(&mut buffer).await;
                         return;
                     }
-                },
+                    let mut any_final = false;
+                    for message in incoming.drain(..) {
+                        match message {
+                            Message::Write(record) => {
+                                any_final |= record.event.body.is_final();
+                                // Set by the task that flushes, so it is never cleared for a
+                                // record the flush did not contain. Records still in the channel
+                                // are the newest events, always inside the replay window, so they
+                                // need no tracking.
+                                if buffer.is_empty() {
+                                    self.progress.oldest_unflushed.store(record.event.seq, Ordering::Release);
+                                }
+                                buffer.push(record);
+                            }
+                            Message::Close(done) => {
+                                self.flush(&mut buffer).await;
+                                let _ = done.send(());
+                                return;
+                            }
+                        }
+                    }
+                    if any_final {
+                        self.flush(&mut buffer).await;
+                    }
+                }
                 _ = ticker.tick() => {
                     if !buffer.is_empty() {
                         self.flush(&mut buffer).await;

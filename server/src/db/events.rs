@@ -8,6 +8,43 @@ use uuid::Uuid;
 
 type Row = (i64, DateTime<Utc>, serde_json::Value);
 
+/// The event log's `data` of an event as it was published: a `prompt:sent` or
+/// `response:received` stored without its texts (`step_attempt` set, see
+/// `projection::PROMPT_FIELDS_IN_STEP`) gets them back from its step's row, joined as `s` by
+/// `events_from!`. `jsonb` orders keys the same way however an object was built, so the text
+/// is the one the event was stored with.
+macro_rules! event_data {
+    () => {
+        "CASE WHEN e.step_attempt IS NULL THEN e.payload->'data'
+              ELSE e.payload->'data' || CASE e.name
+                  WHEN 'prompt:sent' THEN jsonb_build_object(
+                      'prompt', COALESCE(s.prompt, ''), 'template', COALESCE(s.template, ''),
+                      'variables', COALESCE(s.variables, 'null'::jsonb))
+                  ELSE jsonb_build_object('response', COALESCE(s.response, '')) END
+         END"
+    };
+}
+
+/// The event log `e` with the step rows `event_data!` reads.
+macro_rules! events_from {
+    () => {
+        "events e LEFT JOIN step_executions s
+           ON e.step_attempt IS NOT NULL AND s.execution_id = e.execution_id
+          AND s.step_name = e.step_name AND s.attempt = e.step_attempt"
+    };
+}
+
+/// The whole stored event, `{"event": …, "data": …}`.
+macro_rules! event_payload {
+    () => {
+        concat!(
+            "CASE WHEN e.step_attempt IS NULL THEN e.payload ELSE jsonb_set(e.payload, '{data}', ",
+            event_data!(),
+            ") END"
+        )
+    };
+}
+
 fn event_from_row((seq, at, payload): Row) -> Option<Event> {
     match serde_json::from_value::<EventBody>(payload) {
         Ok(body) => Some(Event { seq, at, body }),
@@ -68,10 +105,13 @@ pub async fn page_after(
     limit: i64,
 ) -> Result<Vec<StoredText>, sqlx::Error> {
     let Some(execution) = follow.execution else {
-        return sqlx::query_as(
-            "SELECT seq, at, name, (payload->'data')::text AS data FROM events
-             WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-        )
+        return sqlx::query_as(concat!(
+            "SELECT e.seq, e.at, e.name, (",
+            event_data!(),
+            ")::text AS data FROM ",
+            events_from!(),
+            " WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3"
+        ))
         .bind(after)
         .bind(through)
         .bind(limit)
@@ -82,13 +122,16 @@ pub async fn page_after(
     // scope: that execution (and step), plus bus signals, which concern every subscriber. The
     // bus signals have no index of their own, so the plan walks the seq range once (over all
     // pages together: each starts where the last ended) rather than `events_by_execution`.
-    sqlx::query_as(
-        "SELECT seq, at, name, (payload->'data')::text AS data FROM events
-         WHERE seq > $1 AND seq <= $2
-           AND (execution_id = $3 AND ($4::text IS NULL OR step_name = $4)
-                OR execution_id IS NULL AND name IN ('bus:heartbeat', 'bus:resync'))
-         ORDER BY seq LIMIT $5",
-    )
+    sqlx::query_as(concat!(
+        "SELECT e.seq, e.at, e.name, (",
+        event_data!(),
+        ")::text AS data FROM ",
+        events_from!(),
+        " WHERE e.seq > $1 AND e.seq <= $2
+            AND (e.execution_id = $3 AND ($4::text IS NULL OR e.step_name = $4)
+                 OR e.execution_id IS NULL AND e.name IN ('bus:heartbeat', 'bus:resync'))
+          ORDER BY e.seq LIMIT $5"
+    ))
     .bind(after)
     .bind(through)
     .bind(execution)
@@ -105,10 +148,13 @@ pub async fn read_range(
     from: i64,
     to: i64,
 ) -> Result<Vec<Event>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT seq, at, payload FROM events
-         WHERE origin = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
-    )
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT e.seq, e.at, ",
+        event_payload!(),
+        " FROM ",
+        events_from!(),
+        " WHERE e.origin = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq"
+    ))
     .bind(origin)
     .bind(from)
     .bind(to)
@@ -163,9 +209,13 @@ pub async fn known_steps(
 /// The stored events of one execution, oldest first, at most `limit` (the newest ones when
 /// there are more).
 pub async fn of_execution(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
-    let mut rows: Vec<Row> = sqlx::query_as(
-        "SELECT seq, at, payload FROM events WHERE execution_id = $1 ORDER BY seq DESC LIMIT $2",
-    )
+    let mut rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT e.seq, e.at, ",
+        event_payload!(),
+        " FROM ",
+        events_from!(),
+        " WHERE e.execution_id = $1 ORDER BY e.seq DESC LIMIT $2"
+    ))
     .bind(id)
     .bind(limit)
     .fetch_all(pool)
