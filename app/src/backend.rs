@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::{
     error::AppError,
     models::{
-        Check, EditorSchema, ExecutionDetail, Health, PipelineListing, PipelineText, RunAction,
-        RunLogLine, SaveOutcome, Snapshot,
+        Check, EditorSchema, ExecutionDetail, Health, PipelineListing, PipelineText, Preview,
+        ProviderInfo, ProviderTest, RunAction, RunLogLine, SaveOutcome, Snapshot,
     },
 };
 
@@ -71,6 +71,31 @@ pub trait Backend: Send + Sync + 'static {
         inputs: Map<String, Value>,
         env: Vec<(String, String)>,
     ) -> Result<Uuid, AppError>;
+
+    /// Step `step` of the text `yaml` rendered as it would be sent, with its token count and
+    /// estimated cost; nothing is sent. `inputs` get the declared defaults for what is missing;
+    /// `outputs` are the earlier steps' outputs by step name (missing ones render as empty
+    /// text). `Refused`, saying what to fix, for an invalid text, an unknown step, a missing
+    /// required input or a template that cannot render.
+    async fn preview(
+        &self,
+        yaml: &str,
+        step: &str,
+        inputs: Map<String, Value>,
+        outputs: Map<String, Value>,
+    ) -> Result<Preview, AppError>;
+
+    /// The output of each step's latest completed attempt in a stored execution, by step name;
+    /// `NotFound` for an unknown execution.
+    async fn run_outputs(&self, id: Uuid) -> Result<Map<String, Value>, AppError>;
+
+    /// Every provider instance configured here: kind, base URL, models, whether its key is set
+    /// and where it is read from (never the key).
+    async fn providers(&self) -> Vec<ProviderInfo>;
+
+    /// A real minimal request to a provider, timed; a failure is part of the answer.
+    /// `NotFound` for an unknown name.
+    async fn test_provider(&self, name: &str) -> Result<ProviderTest, AppError>;
 }
 
 /// What the server puts into the Leptos context of each request.

@@ -61,6 +61,10 @@ impl Provider for Anthropic {
         ProviderKind::Anthropic
     }
 
+    fn connection(&self) -> Option<crate::Connection> {
+        Some(self.endpoint.connection())
+    }
+
     async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, ProviderError> {
         let key = self.endpoint.require_key()?;
         let body = Body {

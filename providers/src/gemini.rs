@@ -72,6 +72,10 @@ impl Provider for Gemini {
         ProviderKind::Gemini
     }
 
+    fn connection(&self) -> Option<crate::Connection> {
+        Some(self.endpoint.connection())
+    }
+
     async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, ProviderError> {
         let key = self.endpoint.require_key()?;
         let body = Body {

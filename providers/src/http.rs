@@ -28,6 +28,8 @@ pub(crate) struct Endpoint {
     client: reqwest::Client,
     base_url: Url,
     key: Option<String>,
+    /// Where the key is read from (see [`crate::Connection::key_source`]).
+    key_source: String,
     /// What to tell the user when a call needs a key and there is none.
     missing_key: String,
 }
@@ -64,15 +66,21 @@ impl Endpoint {
             .api_key_env
             .as_deref()
             .unwrap_or(defaults.key_envs[0]);
-        let key = config
-            .api_key
-            .clone()
-            .filter(|key| !key.trim().is_empty())
-            .or_else(|| match &config.api_key_env {
-                Some(name) => env(name),
-                None => defaults.key_envs.iter().find_map(|name| env(name)),
-            })
-            .map(|key| key.trim().to_owned());
+        let from_file = config.api_key.clone().filter(|key| !key.trim().is_empty());
+        // Where the key came from, or (when there is none) the variable the missing-key
+        // message names.
+        let (key, key_source) = match (from_file, &config.api_key_env) {
+            (Some(key), _) => (Some(key), "config file".to_owned()),
+            (None, Some(name)) => (env(name), format!("environment {name}")),
+            (None, None) => defaults
+                .key_envs
+                .iter()
+                .find_map(|name| Some((env(name)?, *name)))
+                .map_or((None, format!("environment {key_env}")), |(key, name)| {
+                    (Some(key), format!("environment {name}"))
+                }),
+        };
+        let key = key.map(|key| key.trim().to_owned());
 
         let client = reqwest::Client::builder()
             .user_agent(concat!("pipescope/", env!("CARGO_PKG_VERSION")))
@@ -87,6 +95,7 @@ impl Endpoint {
             client,
             base_url,
             key,
+            key_source,
             missing_key: format!(
                 "{key_env} is not set: export it or set api_key in [providers.{instance}] of the config file"
             ),
@@ -95,6 +104,15 @@ impl Endpoint {
 
     pub fn base_url(&self) -> &Url {
         &self.base_url
+    }
+
+    /// Base URL and key state, without the key.
+    pub fn connection(&self) -> crate::Connection {
+        crate::Connection {
+            base_url: self.base_url.as_str().to_owned(),
+            key_set: self.key.is_some(),
+            key_source: self.key_source.clone(),
+        }
     }
 
     /// The key, or the `Auth` error that says how to provide one.

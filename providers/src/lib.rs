@@ -89,9 +89,24 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
+/// An HTTP instance's connection as a reader may see it: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub base_url: String,
+    pub key_set: bool,
+    /// Where the key is read from, set or not: `environment OPENAI_API_KEY` or `config file`.
+    pub key_source: String,
+}
+
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + Debug {
     fn kind(&self) -> ProviderKind;
+
+    /// Where this instance sends its requests and whether it has a key, for the providers page;
+    /// None for one that reaches nothing over the network (the simulated provider).
+    fn connection(&self) -> Option<Connection> {
+        None
+    }
 
     /// Sends the request. Resolves once the response has started (errors such as 401 or 429
     /// surface here); the stream then yields the response as it arrives. Dropping the stream

@@ -108,6 +108,10 @@ impl Provider for OpenAi {
         ProviderKind::Openai
     }
 
+    fn connection(&self) -> Option<crate::Connection> {
+        Some(self.endpoint.connection())
+    }
+
     async fn stream(&self, request: ChatRequest) -> Result<DeltaStream, ProviderError> {
         // Local servers take no key; OpenAI itself would only answer 401 without one.
         let key = if self.official {

@@ -106,11 +106,35 @@ impl PriceTable {
 
     /// Cost in USD; unknown models cost 0 (and the caller may say so).
     pub fn cost(&self, instance: &str, kind: ProviderKind, model: &str, usage: Usage) -> f64 {
-        self.find(instance, kind, model).map_or(0.0, |price| {
+        self.known_cost(instance, kind, model, usage).unwrap_or(0.0)
+    }
+
+    /// Cost in USD, or None for a model with no price here.
+    pub fn known_cost(
+        &self,
+        instance: &str,
+        kind: ProviderKind,
+        model: &str,
+        usage: Usage,
+    ) -> Option<f64> {
+        self.find(instance, kind, model).map(|price| {
             (f64::from(usage.prompt_tokens) * price.input_per_mtok
                 + f64::from(usage.completion_tokens) * price.output_per_mtok)
                 / 1_000_000.0
         })
+    }
+
+    /// The known model of `instance` whose prompt and completion prices add up to the least
+    /// (the first by name among equals): what a connection test spends its one token on.
+    pub fn cheapest(&self, instance: &str, kind: ProviderKind) -> Option<String> {
+        self.models(instance, kind)
+            .into_iter()
+            .filter_map(|model| {
+                let price = self.find(instance, kind, &model)?;
+                Some((price.input_per_mtok + price.output_per_mtok, model))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, model)| model)
     }
 
     /// The models priced for `instance` (by its name or its kind), sorted: the models this

@@ -7,7 +7,8 @@ use app::{
     error::AppError,
     models::{
         AttemptStatus, Check, DatabaseHealth, DatabaseMode, EditorSchema, ExecutionDetail, Health,
-        HealthStatus, PipelineListing, PipelineText, RunAction, RunLogLine, SaveOutcome, Snapshot,
+        HealthStatus, PipelineListing, PipelineText, Preview, ProviderInfo, ProviderTest,
+        RunAction, RunLogLine, SaveOutcome, Snapshot,
     },
 };
 use axum::extract::FromRef;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     bus::{claims::IngestClaims, writer::EventWriter, BusLimits, EventBus, LiveSettings},
-    db::queries,
+    db::{executions, queries},
     engine::{library, recovery, Engine, EngineConfig, EngineError, StartRequest},
 };
 
@@ -298,6 +299,51 @@ impl Backend for AppState {
         };
         let started = self.engine.start(request).await.map_err(app_error)?;
         Ok(started.execution_id)
+    }
+
+    async fn preview(
+        &self,
+        yaml: &str,
+        step: &str,
+        inputs: Map<String, Value>,
+        outputs: Map<String, Value>,
+    ) -> Result<Preview, AppError> {
+        let engine = self.engine.clone();
+        let (yaml, step) = (yaml.to_owned(), step.to_owned());
+        // Validating, rendering and counting tokens take CPU: not on the request threads.
+        tokio::task::spawn_blocking(move || engine.preview(&yaml, &step, &inputs, &outputs))
+            .await
+            .map_err(|error| {
+                tracing::error!("the preview failed: {error}");
+                AppError::Refused(
+                    "the preview failed on this text (a bug in pipescope; the server log has \
+                     the details)"
+                        .to_owned(),
+                )
+            })?
+            .map_err(AppError::Refused)
+    }
+
+    async fn run_outputs(&self, id: Uuid) -> Result<Map<String, Value>, AppError> {
+        if executions::run_record(&self.pool, id).await?.is_none() {
+            return Err(AppError::NotFound(format!("no execution {id}")));
+        }
+        let outputs = executions::step_outputs(&self.pool, id).await?;
+        Ok(outputs
+            .into_iter()
+            .map(|(step, output)| (step, Value::String(output)))
+            .collect())
+    }
+
+    async fn providers(&self) -> Vec<ProviderInfo> {
+        self.engine.providers()
+    }
+
+    async fn test_provider(&self, name: &str) -> Result<ProviderTest, AppError> {
+        self.engine
+            .test_provider(name)
+            .await
+            .map_err(AppError::NotFound)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The pipeline studio's calls: list, open, check, save, delete and run pipelines.
+//! The pipeline studio's calls: list, open, check, save, delete and run pipelines; preview a
+//! step's prompt; list and test this server's providers.
 
 use leptos::prelude::*;
 use serde_json::{Map, Value};
@@ -6,7 +7,10 @@ use uuid::Uuid;
 
 use crate::{
     error::AppError,
-    models::{Check, EditorSchema, PipelineListing, PipelineText, SaveOutcome},
+    models::{
+        Check, EditorSchema, PipelineListing, PipelineText, Preview, ProviderInfo, ProviderTest,
+        SaveOutcome,
+    },
 };
 
 /// Every saved pipeline with its newest version, last run and today's runs and cost.
@@ -65,4 +69,42 @@ pub async fn run_pipeline(
     crate::backend::backend()?
         .run(&name, version, inputs, env)
         .await
+}
+
+/// Step `step` of `yaml` rendered exactly as it would be sent, with its token count and
+/// estimated cost, without calling any provider. `inputs` get the declared defaults for what is
+/// missing; `outputs` are the earlier steps' outputs by step name, for `{{ steps.X.output }}`
+/// (missing ones render as an empty string and are listed in the error if the template cannot
+/// render with that).
+// JSON, like run_pipeline: inputs and outputs are any JSON values.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn preview_step(
+    yaml: String,
+    step: String,
+    inputs: Map<String, Value>,
+    outputs: Map<String, Value>,
+) -> Result<Preview, AppError> {
+    crate::backend::backend()?
+        .preview(&yaml, &step, inputs, outputs)
+        .await
+}
+
+/// The outputs of a stored run's steps (latest completed attempt per step), to preview with.
+#[server]
+pub async fn run_outputs(id: Uuid) -> Result<Map<String, Value>, AppError> {
+    crate::backend::backend()?.run_outputs(id).await
+}
+
+/// Every provider configured on this server: kind, base URL, models, whether its key is set
+/// and where from (never the key).
+#[server]
+pub async fn list_providers() -> Result<Vec<ProviderInfo>, AppError> {
+    Ok(crate::backend::backend()?.providers().await)
+}
+
+/// A real minimal request to the provider `name` (one token), timed; `ok: false` with the
+/// provider's error when it fails.
+#[server]
+pub async fn test_provider(name: String) -> Result<ProviderTest, AppError> {
+    crate::backend::backend()?.test_provider(&name).await
 }

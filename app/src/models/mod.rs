@@ -17,7 +17,7 @@ pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
 pub use pipelines::{
     Check, EditorSchema, GraphStep, InputField, KeyDoc, LastRun, PipelineListing, PipelineText,
-    PipelineVersion, Problem, ProviderDoc, SaveOutcome,
+    PipelineVersion, Preview, Problem, ProviderDoc, ProviderInfo, ProviderTest, SaveOutcome,
 };
 pub use run_log::RunLogLine;
 pub use snapshot::{LogLine, MetricsSample, RunSummary, Snapshot, StoreTotals};

@@ -155,3 +155,48 @@ pub enum SaveOutcome {
     /// Not a draft and the text has problems: nothing was stored.
     Invalid { problems: Vec<Problem> },
 }
+
+/// A step's prompt exactly as it would be sent, without calling any provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    pub step: String,
+    pub provider: String,
+    pub model: String,
+    pub system: Option<String>,
+    pub prompt: String,
+    /// Tokens of system + prompt by the engine's tokenizer (o200k; an estimate for models that
+    /// count differently), as the engine counts them before sending.
+    pub input_tokens: u32,
+    /// The completion's limit as it would be sent (the step's `max_tokens`, lowered to what its
+    /// `token_budget` leaves after the prompt).
+    pub max_tokens: u32,
+    /// The cost of sending `input_tokens` and receiving `max_tokens`, in USD; None when this
+    /// server has no price for the model.
+    pub cost_usd: Option<f64>,
+}
+
+/// One configured provider (never its key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    pub name: String,
+    /// "openai", "anthropic", "gemini" or "simulated".
+    pub kind: String,
+    /// None for the simulated provider, which reaches nothing over the network.
+    pub base_url: Option<String>,
+    /// Whether its API key is set, and where it is read from ("environment OPENAI_API_KEY",
+    /// "config file", or "no key needed"); never the key itself.
+    pub key_set: bool,
+    pub key_source: String,
+    /// Models the server knows for it (from its price table); others may work too.
+    pub models: Vec<String>,
+}
+
+/// The outcome of a real minimal request to a provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderTest {
+    pub ok: bool,
+    /// From sending the request to the end of the answer (or the failure).
+    pub millis: u64,
+    /// What was asked and answered, or the provider's error as it said it.
+    pub detail: String,
+}

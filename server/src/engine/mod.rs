@@ -7,7 +7,8 @@
 //! - `step`: one step — renders, counts, calls the provider, streams, retries, enforces limits.
 //! - [`batch`]: one pipeline over many input sets with a concurrency limit.
 //! - [`recovery`]: runs left behind by a stopped instance are marked interrupted.
-//! - `studio`: the pipeline studio's checks and the editor's schema.
+//! - `studio`: the pipeline studio's checks, the editor's schema, prompt previews, and the
+//!   providers page (each instance's connection, a test request).
 //! - [`demo`]: a steady stream of example runs on the simulated provider.
 
 pub mod batch;
@@ -448,20 +449,24 @@ impl Engine {
     /// USD for `usage`. The simulated provider is priced like the real model it stands in for
     /// (a demo run of `claude-sonnet-4-5` costs what the real one would).
     fn cost(&self, instance: &str, model: &str, usage: Usage) -> f64 {
+        self.known_cost(instance, model, usage).unwrap_or(0.0)
+    }
+
+    /// [`Self::cost`], or None when no price applies (an unknown provider or model).
+    fn known_cost(&self, instance: &str, model: &str, usage: Usage) -> Option<f64> {
         let prices = &self.inner.prices;
-        let Some(kind) = self.inner.providers.kind(instance) else {
-            return 0.0;
-        };
-        let cost = prices.cost(instance, kind, model, usage);
-        if cost == 0.0 && kind == ProviderKind::Simulated {
+        let kind = self.inner.providers.kind(instance)?;
+        let cost = prices.known_cost(instance, kind, model, usage);
+        if cost.unwrap_or(0.0) == 0.0 && kind == ProviderKind::Simulated {
             for real in [
                 ProviderKind::Openai,
                 ProviderKind::Anthropic,
                 ProviderKind::Gemini,
             ] {
-                let cost = prices.cost("", real, model, usage);
-                if cost > 0.0 {
-                    return cost;
+                if let Some(cost) = prices.known_cost("", real, model, usage) {
+                    if cost > 0.0 {
+                        return Some(cost);
+                    }
                 }
             }
         }

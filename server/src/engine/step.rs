@@ -223,47 +223,21 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             step.provider
         )));
     };
-    let prompt = match pipeline::template::render(&step.prompt, &job.context) {
+    let Rendered {
+        prompt,
+        system,
+        variables,
+        prompt_tokens,
+        max_tokens,
+    } = match render(step, &job.context) {
         Ok(rendered) => rendered,
-        Err(error) => {
-            return Attempt::Failed(AttemptError::fatal(format!("prompt template: {error}")))
-        }
+        Err(message) => return Attempt::Failed(AttemptError::fatal(message)),
     };
-    let system = match step
-        .system
-        .as_deref()
-        .map(|s| pipeline::template::render(s, &job.context))
-        .transpose()
-    {
-        Ok(rendered) => rendered,
-        Err(error) => {
-            return Attempt::Failed(AttemptError::fatal(format!("system template: {error}")))
-        }
-    };
-    let mut variables: Map<String, Value> = prompt.variables.clone();
-    if let Some(system) = &system {
-        variables.extend(system.variables.clone());
-    }
-    let system_text = system.map(|s| s.text);
-    let prompt_tokens = providers::tokens::count(&prompt.text)
-        + system_text.as_deref().map_or(0, providers::tokens::count);
-
-    // The budget covers prompt and completion; the completion gets what the prompt leaves.
-    let mut max_tokens = step.max_tokens;
-    if let Some(budget) = step.token_budget {
-        if prompt_tokens >= budget {
-            return Attempt::Failed(AttemptError::fatal(format!(
-                "the prompt has {prompt_tokens} tokens, which uses up the step's token_budget of \
-                 {budget}; raise token_budget or shorten the prompt"
-            )));
-        }
-        max_tokens = max_tokens.min(budget - prompt_tokens);
-    }
     engine.publish(EventBody::PromptSent(PromptSent {
         execution_id,
         step: step.name.clone(),
-        prompt: prompt.text.clone(),
-        system: system_text.clone(),
+        prompt: prompt.clone(),
+        system: system.clone(),
         template: step.prompt.clone(),
         variables: Value::Object(variables),
         token_count: prompt_tokens,
@@ -271,8 +245,8 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
 
     let request = ChatRequest {
         model: step.model.clone(),
-        system: system_text,
-        prompt: prompt.text,
+        system,
+        prompt,
         max_tokens,
         temperature: step.temperature,
         seed: seed(execution_id, &step.name, attempt),
@@ -409,6 +383,59 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
         tokens: total,
         cost_usd,
     }
+}
+
+/// A step's templates rendered for one context: what an attempt sends, and what the studio's
+/// preview shows.
+pub(super) struct Rendered {
+    pub prompt: String,
+    pub system: Option<String>,
+    /// Each variable the templates read, with its value (for the prompt inspector).
+    pub variables: Map<String, Value>,
+    /// System and prompt together, by the engine's tokenizer.
+    pub prompt_tokens: u32,
+    /// The completion's limit: `max_tokens`, lowered to what the token budget leaves.
+    pub max_tokens: u32,
+}
+
+/// Renders the step's system prompt and prompt with `context` and counts them against its
+/// token budget; the error says which template failed and where, or by how much the prompt
+/// overruns the budget.
+pub(super) fn render(step: &Step, context: &Value) -> Result<Rendered, String> {
+    let prompt = pipeline::template::render(&step.prompt, context)
+        .map_err(|error| format!("prompt template: {error}"))?;
+    let system = step
+        .system
+        .as_deref()
+        .map(|s| pipeline::template::render(s, context))
+        .transpose()
+        .map_err(|error| format!("system template: {error}"))?;
+    let mut variables: Map<String, Value> = prompt.variables;
+    if let Some(system) = &system {
+        variables.extend(system.variables.clone());
+    }
+    let system = system.map(|s| s.text);
+    let prompt_tokens = providers::tokens::count(&prompt.text)
+        + system.as_deref().map_or(0, providers::tokens::count);
+
+    // The budget covers prompt and completion; the completion gets what the prompt leaves.
+    let mut max_tokens = step.max_tokens;
+    if let Some(budget) = step.token_budget {
+        if prompt_tokens >= budget {
+            return Err(format!(
+                "the prompt has {prompt_tokens} tokens, which uses up the step's token_budget of \
+                 {budget}; raise token_budget or shorten the prompt"
+            ));
+        }
+        max_tokens = max_tokens.min(budget - prompt_tokens);
+    }
+    Ok(Rendered {
+        prompt: prompt.text,
+        system,
+        variables,
+        prompt_tokens,
+        max_tokens,
+    })
 }
 
 fn provider_error(provider: &str, error: ProviderError) -> AttemptError {
