@@ -212,6 +212,9 @@ async fn drafts_are_stored_but_never_run(pool: PgPool) {
     let message = refused(state.run("brief", 1, Map::new(), Vec::new()).await);
     assert!(message.contains("draft"), "{message}");
 
+    let message = refused(state.save("name: brief\n\0", Some(1), "", true).await);
+    assert!(message.contains("NUL"), "{message}");
+
     // A draft without a usable name has nowhere to go.
     let nameless = save(&state, "steps: [", None, "", true).await;
     assert!(

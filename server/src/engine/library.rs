@@ -239,20 +239,27 @@ pub struct Edit<'a> {
 
 /// Stores an edited text as the next version of the pipeline its `name:` names, if `edit.base`
 /// is still that pipeline's newest version (otherwise nothing is stored and the newest comes
-/// back as the conflict), and, unless it is a draft, if it has no problems. The same text as the
-/// newest version (draft or not alike) is that version: nothing new is stored.
+/// back as the conflict), and, unless it is a draft, if it has no problems. Saving the newest
+/// version's own text again (as a draft again, or not again) stores nothing and answers with it.
 pub async fn save_edited(
     pool: &PgPool,
     edit: Edit<'_>,
     checked: &pipeline::Checked,
 ) -> Result<SaveOutcome, EngineError> {
+    // A draft is stored as typed, and PostgreSQL's text cannot hold a NUL.
+    if edit.yaml.contains('\0') || edit.note.contains('\0') {
+        return Err(EngineError::BadRequest(
+            "the text or note contains a NUL character (U+0000), which cannot be stored; remove it"
+                .to_owned(),
+        ));
+    }
     let problems = checked.result.as_ref().err().map(|d| problems(d));
     let name = match (&checked.outline.name, problems) {
         (Some(name), None) => name,
         (Some(name), Some(_)) if edit.draft => name,
         (None, Some(mut problems)) if edit.draft => {
-            // The name is what a draft is saved under; the validator has said why it is unusable
-            // unless a parse error came first.
+            // The validator's problems say what is wrong with the name (unless a parse error
+            // stopped it first); this says why a draft cannot do without one.
             problems.push(app::models::Problem {
                 line: 1,
                 column: 1,
