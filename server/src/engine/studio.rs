@@ -150,7 +150,7 @@ impl Engine {
             None,
             &self.inner.providers,
         )
-        .map_err(|why| format!("{why}; give it a value to preview step `{step}`"))?;
+        .map_err(|why| format!("cannot preview step `{step}`: {why}"))?;
         // Outputs are text in a run; a value given as JSON reads as its JSON text.
         let mut given: HashMap<String, String> = outputs
             .iter()
@@ -174,8 +174,8 @@ impl Engine {
                 why
             } else {
                 format!(
-                    "{why} (no output was given for step {}, so it rendered as empty text; \
-                     give its output or pick a run that has it)",
+                    "{why} (step {} had no output given and rendered as empty text: if the \
+                     template needs it, give its output or pick a run that has it)",
                     blank.join(", ")
                 )
             }
