@@ -21,7 +21,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    ParamSegment, SsrMode, StaticSegment,
+    OptionalParamSegment, ParamSegment, SsrMode, StaticSegment,
 };
 
 /// The HTML document around [`App`]; rendered only on the server.
@@ -63,6 +63,12 @@ pub fn App() -> impl IntoView {
                     path=(StaticSegment("runs"), ParamSegment("id"), StaticSegment("steps"), ParamSegment("step"))
                     view=routes::StepPage
                     ssr=SsrMode::Async
+                />
+                // The pipelines section: its code is in its own WASM chunk (see PipelinesSection).
+                <Route path=StaticSegment("pipelines") view=routes::PipelinesSection />
+                <Route
+                    path=(StaticSegment("pipelines"), ParamSegment("name"), OptionalParamSegment("action"))
+                    view=routes::PipelinesSection
                 />
             </Routes>
         </Router>

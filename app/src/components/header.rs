@@ -17,6 +17,9 @@ pub fn Header(
     /// The page's live store: adds the stream's state and the live counters.
     #[prop(optional)]
     live: Option<LiveStore>,
+    /// A page of the pipelines section (else the dashboard's), for the navigation.
+    #[prop(optional)]
+    pipelines: bool,
 ) -> impl IntoView {
     let health = Resource::new(|| (), |_| get_health());
     let panel_open = RwSignal::new(false);
@@ -31,6 +34,7 @@ pub fn Header(
         }
     });
 
+    let current = move |section: bool| (section == pipelines).then_some("page");
     view! {
         <header class="topbar">
             <a class="brand" href="/">
@@ -38,7 +42,8 @@ pub fn Header(
                 <span class="brand-name">"pipescope"</span>
             </a>
             <nav class="topnav">
-                <a href="/" aria-current="page">"Dashboard"</a>
+                <a href="/" aria-current=current(false)>"Dashboard"</a>
+                <a href="/pipelines" aria-current=current(true) data-testid="nav-pipelines">"Pipelines"</a>
             </nav>
             <ThemeToggle />
             <div class="topbar-status">

@@ -59,7 +59,9 @@ pub async fn delete_pipeline(name: String) -> Result<(), AppError> {
 }
 
 /// Starts a run of a saved, non-draft version with these inputs and env overrides; the run's id.
-#[server]
+// JSON, not a form: inputs are any JSON values, and an empty list of overrides must arrive as one
+// (a form encodes it as nothing, which then reads as a missing field).
+#[server(input = leptos::server_fn::codec::Json)]
 pub async fn run_pipeline(
     name: String,
     version: u32,

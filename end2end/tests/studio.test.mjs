@@ -1,0 +1,202 @@
+// The pipeline studio in Chromium against a real pipescope: write a pipeline from empty with the
+// engine's validator marking its problems as you type, fix one by completion, save, run it from
+// the generated form and watch the response stream in on the same page; two pages saving one
+// pipeline (the second sees the conflict); a 10 MB paste; every example pipeline opens clean.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { EVENTUALLY, closePages, launchBrowser, openPage, pacedConfig, screenshot, startPipescope } from '../support.mjs';
+
+const EXAMPLES = new URL('../../pipelines/', import.meta.url).pathname;
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startPipescope(['--config', pacedConfig(20), '--pipelines-dir', EXAMPLES]);
+  browser = await launchBrowser();
+});
+
+afterEach(() => closePages(browser));
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Opens a studio page and waits until CodeMirror has taken over its text. */
+async function openStudio(path) {
+  const opened = await openPage(browser, `${server.url}${path}`);
+  await opened.page.locator('[data-testid="editor"][data-ready="true"] .cm-content').waitFor({ timeout: EVENTUALLY });
+  return opened;
+}
+
+/** Replaces the editor's whole text, as a paste would. */
+async function replaceText(page, text) {
+  await page.click('[data-testid="editor"] .cm-content');
+  await page.keyboard.press('Control+a');
+  await page.keyboard.insertText(text);
+}
+
+async function problems(page) {
+  return page.locator('[data-testid="problem"]').evaluateAll((list) =>
+    list.map((p) => ({ line: Number(p.dataset.line), column: Number(p.dataset.column), text: p.textContent })),
+  );
+}
+
+async function savedPipelines() {
+  return (await fetch(`${server.url}/api/pipelines`)).json();
+}
+
+const WITH_PROBLEMS = [
+  'name: e2e-studio',
+  'defaults:',
+  '  provider: paced',
+  '  max_tokens: 40',
+  'inputs:',
+  '  topic:',
+  '    description: What to write about',
+  'steps:',
+  '  - name: outline',
+  '    system: "Use {{ steps.draft.output }}"',
+  '    promt: "Outline {{ topic }}."',
+  '  - name: draft',
+  '    prompt: "Expand: {{ steps.outline.output }}"',
+  '',
+].join('\n');
+
+test('write a pipeline from empty, fix it, save it, run it and watch it stream', async () => {
+  const { page, problems: errors } = await openStudio('/pipelines/new');
+  await replaceText(page, WITH_PROBLEMS);
+
+  // The typo'd key (line 11) and the reference to a later step (line 10) are marked where the
+  // engine's validator says, in the list and under the text.
+  await page.locator('[data-testid="problem"][data-line="11"]').waitFor({ timeout: EVENTUALLY });
+  await page.locator('[data-testid="problem"][data-line="10"]').waitFor({ timeout: EVENTUALLY });
+  const shown = await problems(page);
+  const typo = shown.find((p) => p.line === 11);
+  assert.equal(typo.column, 5, JSON.stringify(shown));
+  assert.match(typo.text, /promt/);
+  assert.match(shown.find((p) => p.line === 10).text, /draft/);
+  assert.ok((await page.locator('.cm-lintRange-error').count()) >= 2, 'problems are underlined');
+  await screenshot(page, 'studio-problems');
+
+  // Fix the typo by completion: the problem puts the cursor on the key; type over it and pick.
+  await page.click('[data-testid="problem"][data-line="11"]');
+  for (let i = 0; i < 5; i++) await page.keyboard.press('Shift+ArrowRight');
+  await page.keyboard.type('pro');
+  const option = page.locator('.cm-tooltip-autocomplete li').filter({
+    has: page.locator('.cm-completionLabel', { hasText: /^prompt$/ }),
+  });
+  await option.waitFor({ timeout: EVENTUALLY });
+  await option.click();
+  await page.locator('[data-testid="problem"][data-line="11"]').waitFor({ state: 'detached', timeout: EVENTUALLY });
+
+  // Fix the reference by hand.
+  await page.click('[data-testid="problem"][data-line="10"]');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+End');
+  await page.keyboard.insertText('system: "You are brief."');
+  await page.locator('[data-testid="no-problems"]').waitFor({ timeout: EVENTUALLY });
+
+  // Save: the page moves to the pipeline's own address, as version 1, stored in Postgres.
+  await page.keyboard.press('Control+s');
+  await page.waitForURL(`${server.url}/pipelines/e2e-studio/edit`, { timeout: EVENTUALLY });
+  await page.locator('[data-testid="studio-version"]', { hasText: 'v1' }).waitFor({ timeout: EVENTUALLY });
+  const stored = (await savedPipelines()).find((p) => p.name === 'e2e-studio');
+  assert.equal(stored?.version, 1);
+  assert.deepEqual(stored.steps, ['outline', 'draft']);
+
+  // Run it from the generated form; the response streams in beside the editor.
+  await page.locator('[data-testid="editor"][data-ready="true"]').waitFor({ timeout: EVENTUALLY });
+  await page.click('[data-testid="studio-tab-run"]');
+  const topic = page.locator('[data-testid="input-field"][data-input="topic"]');
+  assert.equal(await topic.getAttribute('required'), '', 'an input without a default is required');
+  await topic.fill('stream processing');
+  await page.click('[data-testid="run-button"]');
+  const live = page.locator('[data-testid="studio-run"]');
+  await live.waitFor({ timeout: EVENTUALLY });
+  const response = live.locator('[data-testid="response-text"]');
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="studio-run"] [data-testid="response-text"]')?.textContent ?? '').length > 0,
+    null,
+    { timeout: EVENTUALLY },
+  );
+  const early = (await response.textContent()).length;
+  await page.waitForFunction(
+    (n) => (document.querySelector('[data-testid="studio-run"] [data-testid="response-text"]')?.textContent ?? '').length > n,
+    early,
+    { timeout: EVENTUALLY },
+  );
+  await screenshot(page, 'studio-run');
+  const runId = await live.getAttribute('data-run-id');
+  const detail = await (await fetch(`${server.url}/api/executions/${runId}`)).json();
+  assert.equal(detail.pipeline, 'e2e-studio');
+
+  // The list shows it.
+  const { page: list } = await openPage(browser, `${server.url}/pipelines`);
+  const row = list.locator('[data-testid="pipeline-row"][data-pipeline="e2e-studio"]');
+  await row.waitFor({ timeout: EVENTUALLY });
+  assert.match(await row.textContent(), /v1/);
+  await screenshot(list, 'pipelines');
+  assert.deepEqual(errors, []);
+});
+
+test('two pages save one pipeline: the second sees the conflict and keeps both texts', async () => {
+  const a = await openStudio('/pipelines/research-brief/edit');
+  const b = await openStudio('/pipelines/research-brief/edit');
+  const base = (await savedPipelines()).find((p) => p.name === 'research-brief').version;
+
+  await a.page.click('[data-testid="editor"] .cm-content');
+  await a.page.keyboard.press('Control+End');
+  await a.page.keyboard.insertText('# saved from page A\n');
+  await a.page.keyboard.press('Control+s');
+  await a.page.locator('[data-testid="studio-version"]', { hasText: `v${base + 1}` }).waitFor({ timeout: EVENTUALLY });
+
+  await b.page.click('[data-testid="editor"] .cm-content');
+  await b.page.keyboard.press('Control+End');
+  await b.page.keyboard.insertText('# saved from page B\n');
+  await b.page.keyboard.press('Control+s');
+  const conflict = b.page.locator('[data-testid="conflict"]');
+  await conflict.waitFor({ timeout: EVENTUALLY });
+  const diff = await conflict.locator('[data-testid="diff"]').textContent();
+  assert.match(diff, /- # saved from page A/);
+  assert.match(diff, /\+ # saved from page B/);
+  await screenshot(b.page, 'studio-conflict');
+  await conflict.locator('[data-testid="keep-mine"]').click();
+  await b.page.locator('[data-testid="studio-version"]', { hasText: `v${base + 2}` }).waitFor({ timeout: EVENTUALLY });
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual(b.problems, []);
+});
+
+test('a 10 MB paste is refused with a message and the page stays responsive', async () => {
+  const { page, problems: errors } = await openStudio('/pipelines/new');
+  await page.click('[data-testid="editor"] .cm-content');
+  await page.keyboard.insertText('x'.repeat(10_000_000));
+  await page.locator('[data-testid="too-large"]').waitFor({ timeout: EVENTUALLY });
+  assert.match(await page.textContent('[data-testid="too-large"]'), /limited to/);
+  // Still typing, and the text is the starter's, not ten megabytes.
+  await page.keyboard.type('# still here');
+  await page.locator('.cm-content', { hasText: '# still here' }).waitFor({ timeout: EVENTUALLY });
+  const length = await page.evaluate(() => document.querySelector('.cm-content').textContent.length);
+  assert.ok(length < 10_000, `the editor holds ${length} characters`);
+  assert.deepEqual(errors, []);
+});
+
+test('every example pipeline opens with no problem and its graph matches its steps', async () => {
+  const saved = await savedPipelines();
+  const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 3);
+  for (const file of files) {
+    const name = file.replace(/\.yaml$/, '');
+    const stored = saved.find((p) => p.name === name);
+    assert.ok(stored, `${file} was loaded`);
+    const { page, problems: errors } = await openStudio(`/pipelines/${name}/edit`);
+    await page.locator('[data-testid="no-problems"]').waitFor({ timeout: EVENTUALLY });
+    const nodes = await page.locator('[data-testid="graph-node"]').evaluateAll((n) => n.map((x) => x.dataset.step));
+    assert.deepEqual(nodes.toSorted(), [...stored.steps].toSorted(), name);
+    if (name === 'support-triage') await screenshot(page, 'studio-graph');
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
