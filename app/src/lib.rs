@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     path=(StaticSegment("pipelines"), ParamSegment("name"), OptionalParamSegment("action"))
                     view=routes::PipelinesSection
                 />
+                <Route path=StaticSegment("providers") view=routes::ProvidersSection />
             </Routes>
         </Router>
     }

@@ -38,6 +38,11 @@ async function replaceText(page, text) {
   await page.keyboard.insertText(text);
 }
 
+/** Waits until the editor has the focus (a clicked problem moves it there after the click). */
+async function editorFocused(page) {
+  await page.waitForFunction(() => document.activeElement?.closest('.cm-editor') !== null, null, { timeout: EVENTUALLY });
+}
+
 async function problems(page) {
   return page.locator('[data-testid="problem"]').evaluateAll((list) =>
     list.map((p) => ({ line: Number(p.dataset.line), column: Number(p.dataset.column), text: p.textContent })),
@@ -83,6 +88,7 @@ test('write a pipeline from empty, fix it, save it, run it and watch it stream',
 
   // Fix the typo by completion: the problem puts the cursor on the key; type over it and pick.
   await page.click('[data-testid="problem"][data-line="11"]');
+  await editorFocused(page);
   for (let i = 0; i < 5; i++) await page.keyboard.press('Shift+ArrowRight');
   await page.keyboard.type('pro');
   const option = page.locator('.cm-tooltip-autocomplete li').filter({
@@ -94,6 +100,7 @@ test('write a pipeline from empty, fix it, save it, run it and watch it stream',
 
   // Fix the reference by hand.
   await page.click('[data-testid="problem"][data-line="10"]');
+  await editorFocused(page);
   await page.keyboard.press('Home');
   await page.keyboard.press('Shift+End');
   await page.keyboard.insertText('system: "You are brief."');
@@ -132,6 +139,31 @@ test('write a pipeline from empty, fix it, save it, run it and watch it stream',
   const runId = await live.getAttribute('data-run-id');
   const detail = await (await fetch(`${server.url}/api/executions/${runId}`)).json();
   assert.equal(detail.pipeline, 'e2e-studio');
+
+  // Preview the second step with the first one's output from that run, once it has finished:
+  // exactly what the engine sent.
+  let finished;
+  for (const deadline = Date.now() + EVENTUALLY; Date.now() < deadline;) {
+    finished = await (await fetch(`${server.url}/api/executions/${runId}`)).json();
+    if (finished.status === 'completed') break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(finished.status, 'completed');
+  const outline = finished.steps.find((s) => s.step === 'outline').response;
+  const draftSent = finished.steps.find((s) => s.step === 'draft').prompt;
+  await page.click('[data-testid="studio-tab-preview"]');
+  await page.selectOption('[data-testid="preview-step"]', 'draft');
+  await page.click('[data-testid="preview-fill"]');
+  await page.waitForFunction(
+    (text) => document.querySelector('[data-testid="preview-output"][data-step="outline"]')?.value === text,
+    outline,
+    { timeout: EVENTUALLY },
+  );
+  await page.click('[data-testid="preview-button"]');
+  await page.locator('[data-testid="preview-result"]').waitFor({ timeout: EVENTUALLY });
+  assert.equal(await page.textContent('[data-testid="preview-prompt"]'), draftSent);
+  assert.match(await page.textContent('[data-testid="preview-figures"]'), /paced · .* input tokens · up to 40 output/);
+  await screenshot(page, 'studio-preview');
 
   // The list shows it.
   const { page: list } = await openPage(browser, `${server.url}/pipelines`);
@@ -199,4 +231,17 @@ test('every example pipeline opens with no problem and its graph matches its ste
     assert.deepEqual(errors, []);
     await page.close();
   }
+});
+
+test('the providers page lists what is configured and tests a connection for real', async () => {
+  const { page, problems: errors } = await openPage(browser, `${server.url}/providers`);
+  const row = page.locator('[data-testid="provider-row"][data-provider="instant"]');
+  await row.waitFor({ timeout: EVENTUALLY });
+  assert.match(await row.textContent(), /simulated/);
+  await row.locator('[data-testid="test-provider"]').click();
+  const result = row.locator('[data-testid="provider-result"]');
+  await result.waitFor({ timeout: EVENTUALLY });
+  assert.match(await result.textContent(), /answered in \d+ ms/);
+  await screenshot(page, 'providers');
+  assert.deepEqual(errors, []);
 });

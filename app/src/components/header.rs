@@ -9,6 +9,17 @@ use crate::{
     models::{Health, HealthStatus},
 };
 
+/// A page of the pipelines section, for the navigation (the dashboard's pages have none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `/pipelines`
+    List,
+    /// `/pipelines/new`, `/pipelines/{name}/edit`
+    Studio,
+    /// `/providers`
+    Providers,
+}
+
 /// The dashboard's top bar: brand, active pipelines and server health. Health is loaded through a
 /// server function on the server for the first paint; the uptime then ticks in the browser, and
 /// the health panel re-checks on demand.
@@ -17,9 +28,10 @@ pub fn Header(
     /// The page's live store: adds the stream's state and the live counters.
     #[prop(optional)]
     live: Option<LiveStore>,
-    /// A page of the pipelines section (else the dashboard's), for the navigation.
+    /// The page's place in the navigation: a page of the pipelines section, or the dashboard's
+    /// (None).
     #[prop(optional)]
-    pipelines: bool,
+    section: Option<Section>,
 ) -> impl IntoView {
     let health = Resource::new(|| (), |_| get_health());
     let panel_open = RwSignal::new(false);
@@ -34,7 +46,10 @@ pub fn Header(
         }
     });
 
-    let current = move |section: bool| (section == pipelines).then_some("page");
+    // The link of the page's part of the app: the dashboard, the pipelines (list and studio) or
+    // the providers.
+    let part = |s: Option<Section>| s.map(|s| s == Section::Providers);
+    let current = move |link: Option<Section>| (part(link) == part(section)).then_some("page");
     view! {
         <header class="topbar">
             <a class="brand" href="/">
@@ -42,8 +57,9 @@ pub fn Header(
                 <span class="brand-name">"pipescope"</span>
             </a>
             <nav class="topnav">
-                <a href="/" aria-current=current(false)>"Dashboard"</a>
-                <a href="/pipelines" aria-current=current(true) data-testid="nav-pipelines">"Pipelines"</a>
+                <a href="/" aria-current=current(None)>"Dashboard"</a>
+                <a href="/pipelines" aria-current=current(Some(Section::List)) data-testid="nav-pipelines">"Pipelines"</a>
+                <a href="/providers" aria-current=current(Some(Section::Providers)) data-testid="nav-providers">"Providers"</a>
             </nav>
             <ThemeToggle />
             <div class="topbar-status">

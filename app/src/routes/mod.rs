@@ -3,6 +3,7 @@
 mod dashboard;
 mod not_found;
 mod pipelines;
+mod providers;
 mod studio;
 
 pub use dashboard::{DashboardPage, RunPage, StepPage};
@@ -11,7 +12,7 @@ pub use not_found::NotFound;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::header::Header;
+use crate::components::header::{Header, Section};
 
 /// `/pipelines`, `/pipelines/new` and `/pipelines/{name}/edit`. The section's code is in its own
 /// WASM chunk, fetched once the page is hydrated: the server renders the frame (header and an
@@ -19,15 +20,28 @@ use crate::components::header::Header;
 /// not carry the machinery of lazily loaded routes.
 #[component]
 pub fn PipelinesSection() -> impl IntoView {
+    section_page(false)
+}
+
+#[component]
+pub fn ProvidersSection() -> impl IntoView {
+    section_page(true)
+}
+
+/// The section's frame; `providers` for `/providers`, else a pipelines address.
+fn section_page(providers: bool) -> AnyView {
     let params = use_params_map();
-    // The list (`Some(None)`), the studio on a new pipeline (`Some(Some(None))`) or on a saved
-    // one; None for an address that is none of them.
+    // The section's page, and the pipeline the studio shows (None: a new one); None for an
+    // address that is none of them.
     let page = Memo::new(move |_| {
+        if providers {
+            return Some((Section::Providers, None));
+        }
         let p = params.read();
         match (p.get("name"), p.get("action")) {
-            (None, None) => Some(None),
-            (Some(name), None) if name == "new" => Some(Some(None)),
-            (Some(name), Some(action)) if action == "edit" => Some(Some(Some(name))),
+            (None, None) => Some((Section::List, None)),
+            (Some(name), None) if name == "new" => Some((Section::Studio, None)),
+            (Some(name), Some(action)) if action == "edit" => Some((Section::Studio, Some(name))),
             _ => None,
         }
     });
@@ -37,18 +51,18 @@ pub fn PipelinesSection() -> impl IntoView {
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     // The studio stays mounted while its pipeline changes (saving a new pipeline moves it to its
-    // own address); only moving between the list and the studio swaps the view.
-    let studio = Memo::new(move |_| page.get().is_some_and(|p| p.is_some()));
-    let name = Signal::derive(move || page.get().flatten().flatten());
+    // own address); only moving between pages swaps the view.
+    let section = Memo::new(move |_| page.get().map_or(Section::List, |p| p.0));
+    let name = Signal::derive(move || page.get().and_then(|p| p.1));
     let frame = || view! { <main class="content skeleton section-frame" aria-busy="true"></main> };
     view! {
         <div class="page" data-hydrated=move || mounted.get().to_string()>
-            <Header pipelines=true />
+            <Header section=if providers { Section::Providers } else { Section::List } />
             <Show when=move || mounted.get() fallback=frame>
                 <Suspense fallback=frame>
                     {move || {
-                        let studio = studio.get();
-                        Suspend::new(async move { section_view(studio, name).await })
+                        let section = section.get();
+                        Suspend::new(async move { section_view(section, name).await })
                     }}
                 </Suspense>
             </Show>
@@ -58,10 +72,10 @@ pub fn PipelinesSection() -> impl IntoView {
 }
 
 #[lazy]
-fn section_view(studio: bool, name: Signal<Option<String>>) -> AnyView {
-    if studio {
-        view! { <studio::StudioPage name /> }.into_any()
-    } else {
-        view! { <pipelines::PipelinesPage /> }.into_any()
+fn section_view(section: Section, name: Signal<Option<String>>) -> AnyView {
+    match section {
+        Section::List => view! { <pipelines::PipelinesPage /> }.into_any(),
+        Section::Studio => view! { <studio::StudioPage name /> }.into_any(),
+        Section::Providers => view! { <providers::ProvidersPage /> }.into_any(),
     }
 }

@@ -6,6 +6,7 @@
 mod editor;
 mod graph;
 mod history;
+mod preview;
 mod run;
 
 use leptos::{either::Either, prelude::*, task::spawn_local};
@@ -19,6 +20,7 @@ use self::{
     editor::{CodeEditor, EditorLink},
     graph::StepGraph,
     history::{DiffView, History},
+    preview::PreviewPanel,
     run::{RunForm, RunPanel, Runnable},
 };
 use super::pipelines::edit_href;
@@ -173,6 +175,7 @@ fn kept(key: &str) -> Option<Kept> {
 enum Side {
     Graph,
     Run,
+    Preview,
     History,
 }
 
@@ -204,6 +207,7 @@ fn Studio(opened: Opened) -> impl IntoView {
     let too_large = RwSignal::new(None::<u64>);
     let started = RwSignal::new(None::<Uuid>);
     let side = RwSignal::new(Side::Graph);
+    let values = RwSignal::new(std::collections::HashMap::<String, String>::new());
     let saving = RwSignal::new(false);
     let max_bytes = schema.max_bytes;
 
@@ -479,11 +483,15 @@ fn Studio(opened: Opened) -> impl IntoView {
                     <div class="tabs" role="tablist">
                         {side_tab(Side::Graph, "Graph")}
                         {side_tab(Side::Run, "Run")}
+                        {side_tab(Side::Preview, "Preview")}
                         {history_name.is_some().then(|| side_tab(Side::History, "History"))}
                     </div>
                     {move || match side.get() {
                         Side::Graph => view! { <StepGraph check link /> }.into_any(),
-                        Side::Run => view! { <RunForm check runnable blocked started /> }.into_any(),
+                        Side::Run => view! { <RunForm check runnable blocked started values /> }.into_any(),
+                        Side::Preview => view! {
+                            <PreviewPanel check text=text.into() values name=saved_name.into() started />
+                        }.into_any(),
                         Side::History => match history_name.clone() {
                             Some(name) => view! {
                                 <History name versions=history_versions.get_value() current=text.into() link />

@@ -29,7 +29,7 @@ pub struct Runnable {
 
 /// How a typed value is sent: JSON when it reads as a number, a boolean, null, a list, an object
 /// or a quoted string; otherwise the text itself.
-fn value_of(text: &str) -> serde_json::Value {
+pub(super) fn value_of(text: &str) -> serde_json::Value {
     match serde_json::from_str::<serde_json::Value>(text.trim()) {
         Ok(value) if !text.trim().is_empty() => value,
         _ => serde_json::Value::String(text.to_owned()),
@@ -37,7 +37,7 @@ fn value_of(text: &str) -> serde_json::Value {
 }
 
 /// A default as the field shows it: text as itself, anything else as JSON.
-fn shown(default: &Option<serde_json::Value>) -> String {
+pub(super) fn shown(default: &Option<serde_json::Value>) -> String {
     match default {
         None => String::new(),
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -53,11 +53,12 @@ pub fn RunForm(
     runnable: Signal<Option<Runnable>>,
     blocked: Signal<String>,
     started: RwSignal<Option<Uuid>>,
+    /// Typed values by input name; shared with the preview, and kept while the form is
+    /// redrawn as the text changes.
+    values: RwSignal<std::collections::HashMap<String, String>>,
 ) -> impl IntoView {
     let inputs = Memo::new(move |_| check.with(|c| c.as_ref().map(|c| c.inputs.clone())));
     let env = Memo::new(move |_| check.with(|c| c.as_ref().map(|c| c.env.clone())));
-    // Typed values by name; they survive the form being redrawn as the text changes.
-    let values = RwSignal::new(std::collections::HashMap::<String, String>::new());
     let env_values = RwSignal::new(std::collections::HashMap::<String, String>::new());
     let error = RwSignal::new(None::<String>);
     let starting = RwSignal::new(false);
