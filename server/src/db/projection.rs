@@ -500,12 +500,7 @@ impl<'a> Projection<'a> {
     }
 
     /// The row of the attempt `step` is on, for an event that changes it.
-    fn step(
-        &mut self,
-        execution_id: Uuid,
-        step: &'a str,
-        attempts: &Attempts,
-    ) -> &mut StepRow<'a> {
+    fn step(&mut self, execution_id: Uuid, step: &'a str, attempts: &Attempts) -> &mut StepRow<'a> {
         let attempt = attempts.0.get(&(execution_id, step.to_owned())).copied();
         let row = self.step_row(execution_id, step, attempt);
         row.patched = true;
@@ -652,8 +647,9 @@ async fn write_steps(
                       response, prompt_tokens, completion_tokens, total_tokens, cost_usd, ttft_ms,
                       duration_ms, error, completed_at)
          ), new_rows AS (
-             -- Ids drawn up front, so that a replay can name an attempt started in this batch.
-             SELECT p.*, nextval(pg_get_serial_sequence('step_executions', 'id')) AS id
+             -- Ids drawn up front (from the BIGSERIAL's sequence), so that a replay can name an
+             -- attempt started in this batch.
+             SELECT p.*, nextval('step_executions_id_seq') AS id
              FROM p WHERE p.is_new
          ), inserted AS (
              INSERT INTO step_executions (id, execution_id, step_name, attempt, status, provider, model,
