@@ -83,6 +83,11 @@ impl EmbeddedPostgres {
                 "-c",
                 "unix_socket_permissions=0700",
             ])
+            .arg("-c")
+            .arg(format!(
+                "shared_buffers={}MB",
+                shared_buffers_mb(fs::read_to_string("/proc/meminfo").ok().as_deref())
+            ))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -377,6 +382,21 @@ fn stop_with_parent(command: &mut Command) {
     }
 }
 
+/// PostgreSQL's shared buffers for pipescope's own cluster, given /proc/meminfo: a quarter of the
+/// memory, from PostgreSQL's default 128 MB up to 512 MB. With 128 MB, ingest at 1,000,000 stored
+/// steps cost PostgreSQL 1.5–1.8× the CPU a step it cost on an empty store (index pages written
+/// back and read again: the step indexes lead with a random execution id); with 512 MB the same
+/// as empty (BENCHMARKS.md, "Ingest of whole LLM steps").
+fn shared_buffers_mb(meminfo: Option<&str>) -> u64 {
+    let total_kb = meminfo.and_then(|text| {
+        text.lines().find_map(|line| {
+            let kb = line.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?;
+            kb.trim().parse::<u64>().ok()
+        })
+    });
+    total_kb.map_or(128, |kb| (kb / 1024 / 4).clamp(128, 512))
+}
+
 fn read_log_from(path: &Path, offset: u64) -> String {
     let mut text = String::new();
     if let Ok(mut file) = fs::File::open(path) {
@@ -408,6 +428,16 @@ fn explain_log(log: &str, pgdata: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_buffers_are_a_quarter_of_the_memory_within_bounds() {
+        let meminfo = |kb: u64| format!("MemTotal:       {kb} kB\nMemFree:         1000 kB\n");
+        assert_eq!(shared_buffers_mb(Some(&meminfo(24 * 1024 * 1024))), 512);
+        assert_eq!(shared_buffers_mb(Some(&meminfo(1024 * 1024))), 256);
+        assert_eq!(shared_buffers_mb(Some(&meminfo(256 * 1024))), 128);
+        assert_eq!(shared_buffers_mb(Some("no such line")), 128);
+        assert_eq!(shared_buffers_mb(None), 128);
+    }
 
     #[test]
     fn a_held_lock_file_is_explained() {
