@@ -16,8 +16,9 @@ pub use events::{
 pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
 pub use pipelines::{
-    Check, EditorSchema, GraphStep, InputField, KeyDoc, LastRun, PipelineListing, PipelineText,
-    PipelineVersion, Preview, Problem, ProviderDoc, ProviderInfo, ProviderTest, SaveOutcome,
+    BatchFormat, BatchProgress, BatchRows, Check, EditorSchema, GraphStep, InputField, KeyDoc,
+    LastRun, PipelineListing, PipelineText, PipelineVersion, Preview, Problem, ProviderDoc,
+    ProviderInfo, ProviderTest, RowError, SaveOutcome,
 };
 pub use run_log::RunLogLine;
 pub use snapshot::{LogLine, MetricsSample, RunSummary, Snapshot, StoreTotals};

@@ -200,3 +200,77 @@ pub struct ProviderTest {
     /// What was asked and answered, or the provider's error as it said it.
     pub detail: String,
 }
+
+/// How pasted or uploaded batch inputs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchFormat {
+    /// A header row of input names, then one row per run; every value is text.
+    Csv,
+    /// One JSON object per line (blank lines skipped); values keep their JSON type.
+    JsonLines,
+}
+
+impl BatchFormat {
+    /// JSON lines when the first non-blank character opens an object, else CSV.
+    pub fn detect(text: &str) -> Self {
+        if text.trim_start().starts_with('{') {
+            BatchFormat::JsonLines
+        } else {
+            BatchFormat::Csv
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BatchFormat::Csv => "CSV",
+            BatchFormat::JsonLines => "JSON lines",
+        }
+    }
+}
+
+/// Batch inputs read and checked against the pipeline's declared inputs: the rows that would
+/// run, in order, and the ones that would not, by line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRows {
+    /// One input set per good row, as given (defaults are applied when the run starts).
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub errors: Vec<RowError>,
+}
+
+/// A row that would not run: the 1-based line it starts on, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// How many runs of a batch are stored in each status; queued runs that have not started are
+/// not stored yet, so they are the batch's size minus the sum.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    pub counts: Vec<(RunStatus, u32)>,
+}
+
+impl BatchProgress {
+    pub fn count(&self, status: RunStatus) -> u32 {
+        self.counts
+            .iter()
+            .filter(|(s, _)| *s == status)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Runs stored so far, whatever their status.
+    pub fn stored(&self) -> u32 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Runs that may still change: waiting, running or paused.
+    pub fn active(&self) -> u32 {
+        self.counts
+            .iter()
+            .filter(|(s, _)| s.is_active())
+            .map(|(_, n)| n)
+            .sum()
+    }
+}

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use super::{Engine, EngineError, StartRequest};
+use app::models::{BatchFormat, BatchRows, RowError};
+
+use super::{run::Prepared, Engine, EngineError, StartRequest};
 
 /// Most input sets in one batch.
 pub const MAX_ITEMS: usize = 10_000;
@@ -72,38 +74,147 @@ impl From<EngineError> for BatchError {
 
 /// Input sets from CSV text: the header names the inputs; every value is a string.
 pub fn parse_csv(text: &str) -> Result<Vec<Map<String, Value>>, BatchError> {
+    csv_rows(text)
+        .map_err(BatchError::Engine)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, row)| {
+            row.set.map_err(|error| {
+                BatchError::Item(BadItem {
+                    index,
+                    error: format!("csv row {}: {error}", index + 2),
+                })
+            })
+        })
+        .collect()
+}
+
+/// One row of batch input text: the 1-based line it starts on, and its input set or why it has
+/// none.
+#[derive(Debug)]
+pub struct LocatedRow {
+    pub line: u64,
+    pub set: Result<Map<String, Value>, String>,
+}
+
+/// Every row of CSV text with its line (a quoted field may span lines: the row's first line).
+/// Fails only when the header is unreadable; a bad row is a row with an error.
+pub fn csv_rows(text: &str) -> Result<Vec<LocatedRow>, EngineError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| BatchError::Engine(EngineError::BadRequest(format!("csv header: {e}"))))?
+        .map_err(|e| EngineError::BadRequest(format!("csv header: {e}")))?
         .clone();
     if headers.iter().any(str::is_empty) {
-        return Err(BatchError::Engine(EngineError::BadRequest(
+        return Err(EngineError::BadRequest(
             "csv header: every column needs an input name".into(),
-        )));
+        ));
     }
-    let mut sets = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| {
-            BatchError::Item(BadItem {
-                index,
-                error: format!("csv row {}: {e}", index + 2),
-            })
-        })?;
-        sets.push(
-            headers
-                .iter()
-                .zip(record.iter())
-                .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
-                .collect(),
-        );
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => rows.push(LocatedRow {
+                // The position before reading can sit on the previous row's line end.
+                line: record.position().map_or(line, csv::Position::line),
+                set: Ok(headers
+                    .iter()
+                    .zip(record.iter())
+                    .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+                    .collect()),
+            }),
+            Err(error) => {
+                let line = error.position().map_or(line, csv::Position::line);
+                let message = match error.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("{len} fields where the header names {expected_len}"),
+                    _ => error.to_string(),
+                };
+                rows.push(LocatedRow {
+                    line,
+                    set: Err(message),
+                });
+            }
+        }
     }
-    Ok(sets)
+    Ok(rows)
+}
+
+/// Every non-blank line of JSON-lines text: each must be one JSON object.
+pub fn json_rows(text: &str) -> Vec<LocatedRow> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| LocatedRow {
+            line: index as u64 + 1,
+            set: match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(set)) => Ok(set),
+                Ok(other) => Err(format!(
+                    "expected a JSON object of input values, not {}",
+                    json_kind(&other)
+                )),
+                Err(error) => Err(format!("not JSON: {error}")),
+            },
+        })
+        .collect()
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 impl Engine {
+    /// Batch input text read as `format`, each row checked against the inputs `yaml` declares
+    /// exactly as a run checks them, so the rows kept are the ones [`Engine::start_batch`]
+    /// accepts. Fails for an invalid `yaml`, an unreadable CSV header, or more good rows than a
+    /// batch may hold.
+    pub fn parse_batch(
+        &self,
+        yaml: &str,
+        text: &str,
+        format: BatchFormat,
+    ) -> Result<BatchRows, EngineError> {
+        let pipeline = self
+            .validate(yaml.as_bytes())
+            .map_err(EngineError::Invalid)?;
+        let located = match format {
+            BatchFormat::Csv => csv_rows(text)?,
+            BatchFormat::JsonLines => json_rows(text),
+        };
+        let no_env = Map::new();
+        let mut rows = Vec::new();
+        let mut errors = Vec::new();
+        for LocatedRow { line, set } in located {
+            let checked = set.and_then(|set| {
+                Prepared::new(&pipeline, &set, &no_env, None, None, &self.inner.providers)
+                    .map(|_| set)
+            });
+            match checked {
+                Ok(set) => rows.push(set),
+                Err(message) => errors.push(RowError { line, message }),
+            }
+        }
+        if rows.len() > MAX_ITEMS {
+            return Err(EngineError::BadRequest(format!(
+                "{} rows; a batch holds at most {MAX_ITEMS}: split the text",
+                rows.len()
+            )));
+        }
+        Ok(BatchRows { rows, errors })
+    }
+
     pub async fn start_batch(&self, request: BatchRequest) -> Result<BatchStarted, BatchError> {
         let sets = match (request.inputs, request.csv.as_deref()) {
             (Some(_), Some(_)) => {
@@ -178,11 +289,14 @@ impl Engine {
         self.inner.tasks.spawn(async move {
             for (execution_id, run) in prepared {
                 let permit = tokio::select! {
+                    // Cancellation first: a slot freed by a cancelled run must not start the
+                    // next queued one.
+                    biased;
+                    () = cancelled.cancelled() => break,
                     permit = slots.clone().acquire_owned() => match permit {
                         Ok(permit) => permit,
                         Err(_) => break,
                     },
-                    () = cancelled.cancelled() => break,
                 };
                 engine.launch(
                     definition.clone(),
