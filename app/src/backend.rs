@@ -12,8 +12,9 @@ use uuid::Uuid;
 use crate::{
     error::AppError,
     models::{
-        Check, EditorSchema, ExecutionDetail, Health, PipelineListing, PipelineText, Preview,
-        ProviderInfo, ProviderTest, RunAction, RunLogLine, SaveOutcome, Snapshot,
+        BatchFormat, BatchProgress, BatchRows, Check, EditorSchema, ExecutionDetail, Health,
+        PipelineListing, PipelineText, Preview, ProviderInfo, ProviderTest, RunAction, RunLogLine,
+        SaveOutcome, Snapshot,
     },
 };
 
@@ -96,6 +97,35 @@ pub trait Backend: Send + Sync + 'static {
     /// A real minimal request to a provider, timed; a failure is part of the answer.
     /// `NotFound` for an unknown name.
     async fn test_provider(&self, name: &str) -> Result<ProviderTest, AppError>;
+
+    /// Batch inputs read as `format` and each row checked against the inputs `yaml` declares
+    /// (an unknown input, a missing required one), as a run would check them. `Refused` for an
+    /// invalid `yaml`, an unreadable text (a CSV header without input names) or more rows than
+    /// a batch may hold.
+    async fn parse_batch(
+        &self,
+        yaml: &str,
+        text: &str,
+        format: BatchFormat,
+    ) -> Result<BatchRows, AppError>;
+
+    /// Starts one run of a saved, non-draft version per input set, `concurrency` at a time;
+    /// `Refused` (naming the set) when one would not run.
+    async fn start_batch(
+        &self,
+        name: &str,
+        version: u32,
+        rows: Vec<Map<String, Value>>,
+        concurrency: u32,
+    ) -> Result<Uuid, AppError>;
+
+    /// How many of the batch's runs are stored in each status; none right after the start (runs
+    /// are stored as they start) or for an id that names no batch.
+    async fn batch_progress(&self, id: Uuid) -> Result<BatchProgress, AppError>;
+
+    /// Cancels the batch's running runs; its queued runs never start. How many were running;
+    /// `Refused` when nothing of it runs on this server.
+    async fn cancel_batch(&self, id: Uuid) -> Result<u32, AppError>;
 }
 
 /// What the server puts into the Leptos context of each request.

@@ -6,9 +6,9 @@ use app::{
     backend::Backend,
     error::AppError,
     models::{
-        AttemptStatus, Check, DatabaseHealth, DatabaseMode, EditorSchema, ExecutionDetail, Health,
-        HealthStatus, PipelineListing, PipelineText, Preview, ProviderInfo, ProviderTest,
-        RunAction, RunLogLine, SaveOutcome, Snapshot,
+        AttemptStatus, BatchFormat, BatchProgress, BatchRows, Check, DatabaseHealth, DatabaseMode,
+        EditorSchema, ExecutionDetail, Health, HealthStatus, PipelineListing, PipelineText,
+        Preview, ProviderInfo, ProviderTest, RunAction, RunLogLine, SaveOutcome, Snapshot,
     },
 };
 use axum::extract::FromRef;
@@ -22,7 +22,10 @@ use uuid::Uuid;
 use crate::{
     bus::{claims::IngestClaims, writer::EventWriter, BusLimits, EventBus, LiveSettings},
     db::{executions, queries},
-    engine::{library, recovery, Engine, EngineConfig, EngineError, StartRequest},
+    engine::{
+        batch::{BatchError, BatchRequest},
+        library, recovery, Engine, EngineConfig, EngineError, StartRequest,
+    },
 };
 
 /// Tunables of the live backbone; defaults are the production values.
@@ -344,6 +347,69 @@ impl Backend for AppState {
             .test_provider(name)
             .await
             .map_err(AppError::NotFound)
+    }
+
+    async fn parse_batch(
+        &self,
+        yaml: &str,
+        text: &str,
+        format: BatchFormat,
+    ) -> Result<BatchRows, AppError> {
+        let engine = self.engine.clone();
+        let (yaml, text) = (yaml.to_owned(), text.to_owned());
+        // Validating and reading thousands of rows take CPU: not on the request threads.
+        tokio::task::spawn_blocking(move || engine.parse_batch(&yaml, &text, format))
+            .await
+            .map_err(|error| {
+                tracing::error!("reading a batch failed: {error}");
+                AppError::Refused(
+                    "reading the rows failed (a bug in pipescope; the server log has the details)"
+                        .to_owned(),
+                )
+            })?
+            .map_err(app_error)
+    }
+
+    async fn start_batch(
+        &self,
+        name: &str,
+        version: u32,
+        rows: Vec<Map<String, Value>>,
+        concurrency: u32,
+    ) -> Result<Uuid, AppError> {
+        let request = BatchRequest {
+            pipeline: Some(name.to_owned()),
+            version: Some(version),
+            inputs: Some(rows),
+            concurrency: Some(concurrency as usize),
+            ..BatchRequest::default()
+        };
+        match self.engine.start_batch(request).await {
+            Ok(started) => Ok(started.batch_id),
+            Err(BatchError::Engine(error)) => Err(app_error(error)),
+            Err(BatchError::Item(item)) => Err(AppError::Refused(format!(
+                "row {} would not run: {}",
+                item.index + 1,
+                item.error
+            ))),
+        }
+    }
+
+    async fn batch_progress(&self, id: Uuid) -> Result<BatchProgress, AppError> {
+        let stored = executions::batch_counts(&self.pool, id).await?;
+        let mut counts = Vec::with_capacity(stored.len());
+        for (status, count) in stored {
+            // The table's CHECK constraint allows only these words; another is a schema bug.
+            let status = status.parse().map_err(AppError::Database)?;
+            let count = count.as_u64().unwrap_or_default();
+            counts.push((status, u32::try_from(count).unwrap_or(u32::MAX)));
+        }
+        Ok(BatchProgress { counts })
+    }
+
+    async fn cancel_batch(&self, id: Uuid) -> Result<u32, AppError> {
+        let cancelled = self.engine.cancel_batch(id).map_err(app_error)?;
+        Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
     }
 }
 

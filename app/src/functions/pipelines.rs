@@ -1,5 +1,5 @@
 //! The pipeline studio's calls: list, open, check, save, delete and run pipelines; preview a
-//! step's prompt; list and test this server's providers.
+//! step's prompt; list and test this server's providers; read, start, follow and cancel a batch.
 
 use leptos::prelude::*;
 use serde_json::{Map, Value};
@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::{
     error::AppError,
     models::{
-        Check, EditorSchema, PipelineListing, PipelineText, Preview, ProviderInfo, ProviderTest,
-        SaveOutcome,
+        BatchFormat, BatchProgress, BatchRows, Check, EditorSchema, PipelineListing, PipelineText,
+        Preview, ProviderInfo, ProviderTest, SaveOutcome,
     },
 };
 
@@ -109,4 +109,46 @@ pub async fn list_providers() -> Result<Vec<ProviderInfo>, AppError> {
 #[server]
 pub async fn test_provider(name: String) -> Result<ProviderTest, AppError> {
     crate::backend::backend()?.test_provider(&name).await
+}
+
+/// Batch inputs (CSV or JSON lines) read and checked against the inputs `yaml` declares: the
+/// rows that would run and, by line, the ones that would not. `Refused` when `yaml` is not valid
+/// or the text is not readable at all (a CSV header without input names).
+#[server]
+pub async fn parse_batch(
+    yaml: String,
+    text: String,
+    format: BatchFormat,
+) -> Result<BatchRows, AppError> {
+    crate::backend::backend()?
+        .parse_batch(&yaml, &text, format)
+        .await
+}
+
+/// Starts one run of a saved, non-draft version per input set, at most `concurrency` at a time;
+/// the batch's id.
+// JSON, like run_pipeline: the rows are any JSON values.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn start_batch(
+    name: String,
+    version: u32,
+    rows: Vec<Map<String, Value>>,
+    concurrency: u32,
+) -> Result<Uuid, AppError> {
+    crate::backend::backend()?
+        .start_batch(&name, version, rows, concurrency)
+        .await
+}
+
+/// How many of the batch's runs are stored in each status.
+// The call's own type would be named `BatchProgress` too, after the function.
+#[server(name = GetBatchProgress)]
+pub async fn batch_progress(id: Uuid) -> Result<BatchProgress, AppError> {
+    crate::backend::backend()?.batch_progress(id).await
+}
+
+/// Cancels the batch's running runs (its queued ones never start); how many were running.
+#[server]
+pub async fn cancel_batch(id: Uuid) -> Result<u32, AppError> {
+    crate::backend::backend()?.cancel_batch(id).await
 }
