@@ -162,10 +162,17 @@ export async function copied(page, copy) {
   const marker = `not copied yet ${randomUUID()}`;
   await page.evaluate((text) => navigator.clipboard.writeText(text), marker);
   await copy();
-  await page.waitForFunction(async (text) => (await navigator.clipboard.readText()) !== text, marker, {
-    timeout: EVENTUALLY,
-  });
-  return page.evaluate(() => navigator.clipboard.readText());
+  // Any marker, not only this one: the clipboard is the browser's, shared by every page a test
+  // file opened, and a marker another copy left must never pass for a copied text.
+  const text = await page.waitForFunction(
+    async () => {
+      const now = await navigator.clipboard.readText();
+      return now.startsWith('not copied yet ') ? false : now;
+    },
+    null,
+    { timeout: EVENTUALLY },
+  );
+  return text.jsonValue();
 }
 
 export async function screenshot(page, name) {

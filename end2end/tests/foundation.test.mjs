@@ -73,6 +73,7 @@ test('the health panel opens on click and re-checks through the server function'
 test('a narrow screen keeps the header usable', async () => {
   const { page, problems } = await openPage(browser, server.url, { width: 390, height: 844 });
   assert.ok(await page.isVisible('[data-testid="health-toggle"]'));
+  assert.ok(await page.isVisible('[data-testid="nav-pipelines"]'), 'the pipelines are one tap away');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   assert.equal(overflow, false, 'no horizontal scrolling');
   await screenshot(page, 'dashboard-mobile');

@@ -28,42 +28,35 @@ pub fn ProvidersSection() -> impl IntoView {
     section_page(true)
 }
 
-/// The section's frame; `providers` for `/providers`, else a pipelines address.
+/// The section's page at the address `(name, action)` after `/pipelines`, and the pipeline the
+/// studio shows (None: a new one); None for an address that is none of them.
+fn page_at(name: Option<String>, action: Option<String>) -> Option<(Section, Option<String>)> {
+    match (name, action) {
+        (None, None) => Some((Section::List, None)),
+        (Some(name), None) if name == "new" => Some((Section::Studio, None)),
+        (Some(name), Some(action)) if action == "edit" => Some((Section::Studio, Some(name))),
+        _ => None,
+    }
+}
+
+/// The section's frame; `providers` for `/providers`, else a pipelines address. Everything that
+/// follows the address is in the chunk: the first load carries only this frame.
 fn section_page(providers: bool) -> AnyView {
     let params = use_params_map();
-    // The section's page, and the pipeline the studio shows (None: a new one); None for an
-    // address that is none of them.
-    let page = Memo::new(move |_| {
-        if providers {
-            return Some((Section::Providers, None));
-        }
-        let p = params.read();
-        match (p.get("name"), p.get("action")) {
-            (None, None) => Some((Section::List, None)),
-            (Some(name), None) if name == "new" => Some((Section::Studio, None)),
-            (Some(name), Some(action)) if action == "edit" => Some((Section::Studio, Some(name))),
-            _ => None,
-        }
-    });
-    if page.get_untracked().is_none() {
+    let known =
+        providers || params.with_untracked(|p| page_at(p.get("name"), p.get("action")).is_some());
+    if !known {
         return NotFound().into_any();
     }
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
-    // The studio stays mounted while its pipeline changes (saving a new pipeline moves it to its
-    // own address); only moving between pages swaps the view.
-    let section = Memo::new(move |_| page.get().map_or(Section::List, |p| p.0));
-    let name = Signal::derive(move || page.get().and_then(|p| p.1));
     let frame = || view! { <main class="content skeleton section-frame" aria-busy="true"></main> };
     view! {
         <div class="page" data-hydrated=move || mounted.get().to_string()>
             <Header section=if providers { Section::Providers } else { Section::List } />
             <Show when=move || mounted.get() fallback=frame>
                 <Suspense fallback=frame>
-                    {move || {
-                        let section = section.get();
-                        Suspend::new(async move { section_view(section, name).await })
-                    }}
+                    {Suspend::new(async move { section_view(providers).await })}
                 </Suspense>
             </Show>
         </div>
@@ -72,10 +65,20 @@ fn section_page(providers: bool) -> AnyView {
 }
 
 #[lazy]
-fn section_view(section: Section, name: Signal<Option<String>>) -> AnyView {
-    match section {
-        Section::List => view! { <pipelines::PipelinesPage /> }.into_any(),
-        Section::Studio => view! { <studio::StudioPage name /> }.into_any(),
-        Section::Providers => view! { <providers::ProvidersPage /> }.into_any(),
+fn section_view(providers: bool) -> AnyView {
+    if providers {
+        return view! { <providers::ProvidersPage /> }.into_any();
     }
+    let params = use_params_map();
+    let page = Memo::new(move |_| params.with(|p| page_at(p.get("name"), p.get("action"))));
+    // The studio stays mounted while its pipeline changes (saving a new pipeline moves it to its
+    // own address); only moving between the list and the studio swaps the view.
+    let studio = Memo::new(move |_| page.with(|p| matches!(p, Some((Section::Studio, _)))));
+    let name = Signal::derive(move || page.get().and_then(|p| p.1));
+    (move || match page.with(Option::is_some) {
+        false => NotFound().into_any(),
+        true if studio.get() => view! { <studio::StudioPage name /> }.into_any(),
+        true => view! { <pipelines::PipelinesPage /> }.into_any(),
+    })
+    .into_any()
 }
