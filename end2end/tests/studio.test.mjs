@@ -245,3 +245,97 @@ test('the providers page lists what is configured and tests a connection for rea
   await screenshot(page, 'providers');
   assert.deepEqual(errors, []);
 });
+
+test('a batch from a file and pasted JSON lines: rows previewed, a bad row by its line, progress to the end', async () => {
+  const { page, problems: errors } = await openStudio('/pipelines/research-brief/edit');
+  await page.locator('[data-testid="no-problems"]').waitFor({ timeout: EVENTUALLY });
+  await page.click('[data-testid="studio-tab-batch"]');
+
+  // A picked file's text lands in the box and is read as CSV (a quoted field keeps its comma).
+  const csv = 'topic\n"raft, briefly"\npaxos\n';
+  await page.setInputFiles('[data-testid="batch-file"]', { name: 'topics.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.locator('[data-testid="batch-count"][data-rows="2"]').waitFor({ timeout: EVENTUALLY });
+  assert.equal(await page.inputValue('[data-testid="batch-text"]'), csv);
+  assert.match(await page.textContent('[data-testid="batch-format"]'), /CSV/);
+  assert.match(await page.locator('[data-testid="batch-row"]').first().textContent(), /raft, briefly/);
+
+  // Pasted JSON lines: three rows that run and one with an unknown input, named by its line.
+  const rows = ['{"topic": "consensus"}', '{"topic": "gossip protocols"}', '{"topik": "typo"}', '', '{"topic": "vector clocks"}'];
+  await page.fill('[data-testid="batch-text"]', rows.join('\n'));
+  await page.locator('[data-testid="batch-count"][data-rows="3"]').waitFor({ timeout: EVENTUALLY });
+  assert.match(await page.textContent('[data-testid="batch-format"]'), /JSON lines/);
+  const shown = await page.locator('[data-testid="batch-row"]').allTextContents();
+  assert.deepEqual(shown.map((r) => r.replace(/^\d+/, '')), ['consensus', 'gossip protocols', 'vector clocks']);
+  const bad = page.locator('[data-testid="batch-row-error"]');
+  assert.equal(await bad.count(), 1);
+  assert.equal(await bad.getAttribute('data-line'), '3');
+  assert.match(await bad.textContent(), /unknown input `topik`/);
+
+  // Start the three, two at a time, and follow them to the end.
+  await page.fill('[data-testid="batch-concurrency"]', '2');
+  const start = page.locator('[data-testid="batch-start"]');
+  assert.match(await start.textContent(), /Start 3 runs of v\d+/);
+  await start.click();
+  const progress = page.locator('[data-testid="batch-progress"]');
+  await progress.waitFor({ timeout: EVENTUALLY });
+  await screenshot(page, 'studio-batch-started');
+  // Three simulated runs of three steps each at the provider's pace, two at a time.
+  await page.locator('[data-testid="batch-progress"][data-state="done"][data-completed="3"]').waitFor({ timeout: 3 * EVENTUALLY });
+  assert.match(await progress.textContent(), /3 of 3 finished/);
+  assert.ok(await page.locator('[data-testid="batch-cancel"]').isDisabled(), 'nothing left to cancel');
+  const batchId = await progress.getAttribute('data-batch-id');
+  const stored = await (await fetch(`${server.url}/api/batches/${batchId}`)).json();
+  assert.deepEqual(stored.statuses, { completed: 3 });
+  await screenshot(page, 'studio-batch');
+  assert.deepEqual(errors, []);
+});
+
+test('following a link with unsaved text asks first; declining keeps the page and the text', async () => {
+  const { page, problems: errors } = await openStudio('/pipelines/research-brief/edit');
+  await page.locator('[data-testid="no-problems"]').waitFor({ timeout: EVENTUALLY });
+  await page.click('[data-testid="editor"] .cm-content');
+  await page.keyboard.press('Control+End');
+  await page.keyboard.insertText('# still thinking\n');
+  await page.locator('[data-testid="dirty"]', { hasText: 'unsaved changes' }).waitFor({ timeout: EVENTUALLY });
+
+  const asked = [];
+  page.once('dialog', (dialog) => {
+    asked.push(dialog.message());
+    dialog.dismiss();
+  });
+  await page.click('a.back');
+  assert.match(asked[0] ?? '', /unsaved changes/);
+  assert.equal(new URL(page.url()).pathname, '/pipelines/research-brief/edit');
+  assert.match(await page.textContent('[data-testid="editor"] .cm-content'), /still thinking/);
+
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.click('a.back');
+  await page.waitForURL(`${server.url}/pipelines`, { timeout: EVENTUALLY });
+  await page.locator('[data-testid="pipeline-row"]').first().waitFor({ timeout: EVENTUALLY });
+  assert.deepEqual(errors, []);
+});
+
+test('on a phone the editor and the side panel are tabs of one column', async () => {
+  const opened = await openPage(browser, `${server.url}/pipelines/research-brief/edit`, { width: 390, height: 844 });
+  const { page, problems: errors } = opened;
+  await page.locator('[data-testid="editor"][data-ready="true"] .cm-content').waitFor({ timeout: EVENTUALLY });
+  const editor = page.locator('.studio-editor');
+  const graph = page.locator('[data-testid="step-graph"]');
+  assert.ok(await editor.isVisible(), 'the editor shows first');
+  assert.equal(await page.getAttribute('[data-testid="studio-tab-editor"]', 'aria-selected'), 'true');
+  assert.ok(!(await graph.isVisible()));
+  await screenshot(page, 'studio-phone-editor');
+
+  await page.click('[data-testid="studio-tab-graph"]');
+  await graph.waitFor({ state: 'visible', timeout: EVENTUALLY });
+  assert.ok(!(await editor.isVisible()), 'one tab at a time');
+  assert.equal(await page.getAttribute('[data-testid="studio-tab-editor"]', 'aria-selected'), 'false');
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `nothing wider than the screen (${width} px)`);
+  await screenshot(page, 'studio-phone-graph');
+
+  await page.click('[data-testid="studio-tab-editor"]');
+  await editor.waitFor({ state: 'visible', timeout: EVENTUALLY });
+  assert.match(await page.textContent('[data-testid="editor"] .cm-content'), /research-brief/);
+  assert.deepEqual(errors, []);
+});

@@ -3,9 +3,11 @@
 //! truth), its problems, its step graph, its versions, and a run form whose run streams in on the
 //! same page. The editor's JavaScript is fetched by this page only.
 
+mod batch;
 mod editor;
 mod graph;
 mod history;
+mod leave;
 mod preview;
 mod run;
 
@@ -17,6 +19,7 @@ use leptos_router::{
 use uuid::Uuid;
 
 use self::{
+    batch::{BatchPanel, BatchState},
     editor::{CodeEditor, EditorLink},
     graph::StepGraph,
     history::{DiffView, History},
@@ -176,6 +179,7 @@ enum Side {
     Graph,
     Run,
     Preview,
+    Batch,
     History,
 }
 
@@ -207,6 +211,9 @@ fn Studio(opened: Opened) -> impl IntoView {
     let too_large = RwSignal::new(None::<u64>);
     let started = RwSignal::new(None::<Uuid>);
     let side = RwSignal::new(Side::Graph);
+    // On a phone the editor and the side panel are tabs of one column; the editor shows first.
+    let phone = narrow_screen();
+    let phone_editor = RwSignal::new(true);
     let values = RwSignal::new(std::collections::HashMap::<String, String>::new());
     let saving = RwSignal::new(false);
     let max_bytes = schema.max_bytes;
@@ -343,15 +350,8 @@ fn Studio(opened: Opened) -> impl IntoView {
             }
         }
     });
-    let unload = window_event_listener(leptos::ev::beforeunload, move |ev| {
-        if dirty.get_untracked() {
-            ev.prevent_default();
-        }
-    });
-    on_cleanup(move || {
-        keys.remove();
-        unload.remove();
-    });
+    on_cleanup(move || keys.remove());
+    leave::ask_before_leaving(dirty.into());
 
     let problems = Memo::new(move |_| {
         check.with(|c| c.as_ref().map(|c| c.problems.clone()).unwrap_or_default())
@@ -419,15 +419,20 @@ fn Studio(opened: Opened) -> impl IntoView {
             <button
                 class="tab"
                 role="tab"
-                aria-selected=move || (side.get() == which).to_string()
+                aria-selected=move || (side.get() == which && !(phone.get() && phone_editor.get())).to_string()
                 data-testid=format!("studio-tab-{}", label.to_lowercase())
-                on:click=move |_| side.set(which)
+                on:click=move |_| {
+                    side.set(which);
+                    phone_editor.set(false);
+                }
             >
                 {label}
             </button>
         }
     };
     let history_name = name.clone();
+    // Owned here, not by the panel: the rows and the batch followed outlive a switch of tabs.
+    let batch = BatchState::new();
     let history_versions = StoredValue::new(versions);
     view! {
         <main class="studio" data-testid="studio">
@@ -466,7 +471,7 @@ fn Studio(opened: Opened) -> impl IntoView {
                     )}
                 </div>
             })}
-            <div class="studio-body">
+            <div class="studio-body" class:phone-editor=move || phone_editor.get()>
                 <section class="studio-editor" aria-label="Pipeline YAML">
                     <CodeEditor
                         initial=start
@@ -481,9 +486,19 @@ fn Studio(opened: Opened) -> impl IntoView {
                 </section>
                 <aside class="studio-side">
                     <div class="tabs" role="tablist">
+                        <button
+                            class="tab phone-only"
+                            role="tab"
+                            aria-selected=move || (phone.get() && phone_editor.get()).to_string()
+                            data-testid="studio-tab-editor"
+                            on:click=move |_| phone_editor.set(true)
+                        >
+                            "Editor"
+                        </button>
                         {side_tab(Side::Graph, "Graph")}
                         {side_tab(Side::Run, "Run")}
                         {side_tab(Side::Preview, "Preview")}
+                        {side_tab(Side::Batch, "Batch")}
                         {history_name.is_some().then(|| side_tab(Side::History, "History"))}
                     </div>
                     {move || match side.get() {
@@ -491,6 +506,9 @@ fn Studio(opened: Opened) -> impl IntoView {
                         Side::Run => view! { <RunForm check runnable blocked started values /> }.into_any(),
                         Side::Preview => view! {
                             <PreviewPanel check text=text.into() values name=saved_name.into() started />
+                        }.into_any(),
+                        Side::Batch => view! {
+                            <BatchPanel state=batch text=text.into() runnable blocked />
                         }.into_any(),
                         Side::History => match history_name.clone() {
                             Some(name) => view! {
@@ -510,6 +528,28 @@ fn Studio(opened: Opened) -> impl IntoView {
             })}
         </main>
     }
+}
+
+/// Matches the stylesheet's phone layout (`max-width: 760px`), following resizes.
+#[cfg(feature = "hydrate")]
+fn narrow_screen() -> Signal<bool> {
+    const PHONE_MAX_WIDTH: f64 = 760.0;
+    let narrow = move || {
+        window()
+            .inner_width()
+            .ok()
+            .and_then(|w| w.as_f64())
+            .is_some_and(|w| w <= PHONE_MAX_WIDTH)
+    };
+    let phone = RwSignal::new(narrow());
+    let resize = window_event_listener(leptos::ev::resize, move |_| phone.set(narrow()));
+    on_cleanup(move || resize.remove());
+    phone.into()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn narrow_screen() -> Signal<bool> {
+    Signal::stored(false)
 }
 
 /// The problems list: click one to put the cursor on it.
