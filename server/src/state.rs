@@ -106,6 +106,7 @@ impl AppState {
                 context: app::models::LogContext {
                     execution_id: Some(run.execution_id),
                     step: None,
+                    ..Default::default()
                 },
             }));
         }

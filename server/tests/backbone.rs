@@ -663,6 +663,7 @@ fn step_log(execution: Uuid, step: &str, message: &str) -> EventBody {
         context: LogContext {
             execution_id: Some(execution),
             step: Some(step.into()),
+            ..Default::default()
         },
     })
 }

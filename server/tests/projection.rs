@@ -144,6 +144,7 @@ fn history() -> Vec<EventBody> {
             context: LogContext {
                 execution_id: Some(A),
                 step: Some("draft".into()),
+                ..Default::default()
             },
         }),
         EventBody::PipelineCancelled(transition(B, Some("stopped by a user"))),

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// A numbered, timestamped event as subscribers receive it.
@@ -354,6 +354,20 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Every level, least severe first.
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Trace,
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+    ];
+
+    /// The level named `name` as stored and sent (`"warn"`), if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|level| level.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Trace => "trace",
@@ -382,6 +396,10 @@ pub struct LogContext {
     pub execution_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// Structured context (`{"attempt": 2, "status": 429}`), stored in `log_entries.context`
+    /// and shown as key/value. A plain JSON map: no type of its own to deserialise.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -420,6 +438,22 @@ mod tests {
         assert_eq!(json["data"]["tokens_used"], 12);
         let back: Event = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_log_line_carries_fields_only_when_it_has_some() {
+        let plain = r#"{"event":"log:entry","data":{"level":"info","message":"m","timestamp":"2026-11-25T10:00:00Z","context":{"step":"draft"}}}"#;
+        let body: EventBody = serde_json::from_str(plain).expect("a line without fields");
+        assert_eq!(serde_json::to_string(&body).expect("serialise"), plain);
+
+        let rich = r#"{"event":"log:entry","data":{"level":"warn","message":"m","timestamp":"2026-11-25T10:00:00Z","context":{"fields":{"attempt":2,"status":429}}}}"#;
+        let EventBody::LogEntry(entry) = serde_json::from_str(rich).expect("a line with fields")
+        else {
+            panic!("a log line");
+        };
+        assert_eq!(entry.context.fields["status"], 429);
+        assert_eq!(LogLevel::parse("warn"), Some(LogLevel::Warn));
+        assert_eq!(LogLevel::parse("WARN"), None);
     }
 
     #[test]

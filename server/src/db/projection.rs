@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use app::models::{events::Resync, AttemptStatus, EventBody, RunStatus};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use serde_json::{Map, Value};
+use sqlx::{types::Json, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// The NOTIFY channel batches are announced on.
@@ -337,6 +337,8 @@ struct LogRow<'a> {
     level: &'static str,
     message: &'a str,
     logged_at: DateTime<Utc>,
+    /// The line's structured context; an empty map is stored as the column's `{}`.
+    fields: &'a Map<String, Value>,
 }
 
 fn clamp_i32(n: impl TryInto<i32>) -> i32 {
@@ -442,6 +444,7 @@ impl<'a> Projection<'a> {
                 level: e.level.as_str(),
                 message: &e.message,
                 logged_at: e.timestamp,
+                fields: &e.context.fields,
             }),
             EventBody::StepProgress(_)
             | EventBody::ResponseStreaming(_)
@@ -542,14 +545,21 @@ impl<'a> Projection<'a> {
         if !self.logs.is_empty() {
             let rows = &self.logs;
             sqlx::query(
-                "INSERT INTO log_entries (execution_id, step_name, level, message, logged_at)
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])",
+                "INSERT INTO log_entries (execution_id, step_name, level, message, logged_at, context)
+                 SELECT e, s, l, m, t, COALESCE(c, '{}')
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                             $6::jsonb[]) AS r(e, s, l, m, t, c)",
             )
             .bind(rows.iter().map(|r| r.execution_id).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.step).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.level).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.message).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.logged_at).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| (!r.fields.is_empty()).then_some(Json(r.fields)))
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut **tx)
             .await?;
         }

@@ -442,6 +442,7 @@ impl Engine {
             context: LogContext {
                 execution_id: Some(execution_id),
                 step: step.map(str::to_owned),
+                ..Default::default()
             },
         }));
     }
