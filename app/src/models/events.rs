@@ -379,6 +379,15 @@ impl LogLevel {
     }
 }
 
+// Rows decode the `level` column through this (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::parse(&name).ok_or_else(|| format!("unknown log level {name:?}"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogEntry {

@@ -3,6 +3,7 @@
 pub mod events;
 mod execution;
 mod health;
+pub mod logs;
 mod pipelines;
 mod run_log;
 mod snapshot;
@@ -15,6 +16,9 @@ pub use events::{
 };
 pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
+pub use logs::{
+    LogCursor, LogFilter, LogFilterError, LogPage, LogRecord, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
 pub use pipelines::{
     BatchFormat, BatchProgress, BatchRows, Check, EditorSchema, GraphStep, InputField, KeyDoc,
     LastRun, PipelineListing, PipelineText, PipelineVersion, Preview, Problem, ProviderDoc,
