@@ -26,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::health::router())
         .merge(http::events::router())
         .merge(http::ingest::router())
+        .merge(http::logs::router())
         .merge(http::runs::router())
         .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
             let options = state.leptos_options.clone();

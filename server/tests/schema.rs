@@ -52,7 +52,17 @@ async fn the_dashboard_queries_have_indexes(pool: PgPool) {
         (
             "logs of an execution by time",
             "SELECT id FROM log_entries WHERE execution_id = '00000000-0000-0000-0000-000000000001' ORDER BY logged_at",
-            "log_entries_by_execution",
+            "log_entries_by_execution_keyset",
+        ),
+        (
+            "the log viewer's keyset page",
+            "SELECT id FROM log_entries WHERE (logged_at, id) < ('2026-12-01', 1) ORDER BY logged_at DESC, id DESC LIMIT 200",
+            "log_entries_keyset",
+        ),
+        (
+            "the log viewer's search",
+            "SELECT id FROM log_entries WHERE message ILIKE '%timeout%'",
+            "log_entries_message_trgm",
         ),
     ];
     for (what, query, index) in cases {

@@ -4,6 +4,7 @@
 pub mod embedded;
 pub mod events;
 pub mod executions;
+pub mod logs;
 pub mod projection;
 pub mod queries;
 pub mod storable;

@@ -4,5 +4,6 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod logs;
 pub mod runs;
 pub mod static_files;

@@ -1,0 +1,167 @@
+//! The log viewer's API: the stored lines a filter selects, a page at a time or all of them.
+//!
+//! - `GET /api/logs?level=warn,error&pipeline=…&run=…&step=…&from=…&to=…&q=…&limit=…&before=…`
+//!   (or `after=…`) → a [`LogPage`]: `{"lines": [{id, at, level, run, pipeline, step, message,
+//!   context}…], "older": cursor | null, "newer": cursor | null}`, lines oldest first.
+//! - `GET /api/logs/export?<the same filter>&format=text|jsonl` → every line the filter selects
+//!   (its page size and cursors aside), oldest first, streamed from Postgres as an attachment.
+//!
+//! The query string is the one the `/logs` page keeps in its URL ([`LogFilter::from_query`]);
+//! a filter that cannot be used is answered 400 with what to fix and `path` naming the
+//! parameter.
+
+use std::fmt::Write as _;
+
+use app::models::{logs::query_pairs, LogFilter, LogPage, LogRecord};
+use axum::{
+    body::Body,
+    extract::{RawQuery, State},
+    http::header,
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use chrono::Utc;
+use futures::StreamExt;
+
+use super::error::ApiError;
+use crate::{db, state::AppState};
+
+/// Lines formatted into one chunk of the export's body at most (those already read).
+const LINES_PER_CHUNK: usize = 512;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/logs", get(page))
+        .route("/api/logs/export", get(export))
+}
+
+fn filter(query: Option<&str>) -> Result<LogFilter, ApiError> {
+    LogFilter::from_query(query.unwrap_or_default()).map_err(|refused| {
+        let mut error = ApiError::bad_request(refused.message);
+        error.path = Some(refused.field.to_owned());
+        error
+    })
+}
+
+async fn page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<LogPage>, ApiError> {
+    let filter = filter(query.as_deref())?;
+    let page = db::logs::page(&state.pool, &filter)
+        .await
+        .map_err(|e| ApiError::internal("the log could not be read", e))?;
+    Ok(Json(page))
+}
+
+/// How exported lines are written.
+#[derive(Clone, Copy)]
+enum Format {
+    /// One line of text per log line: time, level, pipeline/run/step, message, context.
+    Text,
+    /// One JSON object per line, as `GET /api/logs` gives each line.
+    JsonLines,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let filter = filter(Some(&query))?;
+    let format = match query_pairs(&query)
+        .filter(|(key, _)| *key == "format")
+        .last()
+        .map(|(_, value)| value)
+    {
+        None => Format::Text,
+        Some(Ok(name)) if name == "text" || name.is_empty() => Format::Text,
+        Some(Ok(name)) if name == "jsonl" => Format::JsonLines,
+        Some(name) => {
+            let mut error = ApiError::bad_request(format!(
+                "unknown export format {:?}; use `text` or `jsonl`",
+                name.unwrap_or_default()
+            ));
+            error.path = Some("format".into());
+            return Err(error);
+        }
+    };
+    let (content_type, extension) = match format {
+        Format::Text => ("text/plain; charset=utf-8", "log"),
+        Format::JsonLines => ("application/x-ndjson", "jsonl"),
+    };
+    let chunks = db::logs::export(state.pool.clone(), filter)
+        .ready_chunks(LINES_PER_CHUNK)
+        .map(move |rows| {
+            let mut chunk = String::new();
+            for row in rows {
+                // A failure half way cannot change the status any more: the body ends with an
+                // error, so the client sees a broken download rather than a short file.
+                let line = row.inspect_err(|e| tracing::error!("log export stopped: {e}"))?;
+                write_line(&mut chunk, &line, format);
+            }
+            Ok::<_, sqlx::Error>(chunk)
+        });
+    let filename = format!(
+        "pipescope-logs-{}.{extension}",
+        Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+fn write_line(out: &mut String, line: &LogRecord, format: Format) {
+    match format {
+        Format::JsonLines => {
+            if let Ok(json) = serde_json::to_string(line) {
+                out.push_str(&json);
+            }
+        }
+        Format::Text => {
+            let _ = write!(
+                out,
+                "{} {:<5}",
+                line.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                line.level.as_str().to_ascii_uppercase()
+            );
+            let scope: Vec<String> = [
+                line.pipeline.clone(),
+                line.run.map(|r| r.to_string()),
+                line.step.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !scope.is_empty() {
+                let _ = write!(out, " [{}]", scope.join(" "));
+            }
+            out.push(' ');
+            // One log line, one line of text: breaks in a message are written as `\n`, `\r`.
+            for c in line.message.chars() {
+                match c {
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+            if !line.context.is_empty() {
+                if let Ok(context) = serde_json::to_string(&line.context) {
+                    out.push(' ');
+                    out.push_str(&context);
+                }
+            }
+        }
+    }
+    out.push('\n');
+}
