@@ -364,8 +364,11 @@ async fn fields_sent_with_a_log_entry_are_stored_and_read_back(pool: PgPool) {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(events.to_string()))
         .expect("request");
+    let before = page(&router, "").await;
+    assert_eq!(before.seq, None, "nothing stored yet");
     let (status, _, body) = send(&router, request).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let receipt: Value = serde_json::from_str(&body).expect("a receipt");
 
     let stored: Vec<(String, Value)> =
         sqlx::query_as("SELECT message, context FROM log_entries ORDER BY logged_at")
@@ -384,6 +387,8 @@ async fn fields_sent_with_a_log_entry_are_stored_and_read_back(pool: PgPool) {
     );
     let page = page(&router, &format!("run={run}")).await;
     assert_eq!(page.lines.len(), 1);
+    // The page names the last stored event: live events continue from there.
+    assert_eq!(page.seq, receipt["seqs"][2].as_i64());
     let line = &page.lines[0];
     assert_eq!(line.pipeline.as_deref(), Some("ingested"));
     assert_eq!(line.step.as_deref(), Some("draft"));

@@ -445,6 +445,11 @@ pub struct LogPage {
     /// read (the tail: follow live events from here, or ask again with `after` set to the last
     /// line's cursor).
     pub newer: Option<LogCursor>,
+    /// The last event in the store when the page was read (`None`: none yet). Lines stored
+    /// after the page come live as `log:entry` events from `GET /api/events` with
+    /// `Last-Event-ID` set to this: with the pages, every line once, none missed in between.
+    #[serde(default)]
+    pub seq: Option<i64>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use app::models::{LogCursor, LogFilter, LogPage, LogRecord};
 use futures::{Stream, StreamExt};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use super::queries::read_at_stored_seq;
+
 /// Which way from the cursor a query reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Order {
@@ -105,8 +107,11 @@ pub fn contains_pattern(text: &str) -> String {
 
 /// One page of the lines `filter` selects, oldest first: the newest ones, or those just older
 /// than `before`, or those just newer than `after`. The filter is expected to be valid
-/// ([`LogFilter::validate`]).
+/// ([`LogFilter::validate`]). Read with the highest stored event, as the snapshot is
+/// ([`read_at_stored_seq`]): the lines stored after the page are exactly the `log:entry`
+/// events after its `seq`.
 pub async fn page(pool: &PgPool, filter: &LogFilter) -> Result<LogPage, sqlx::Error> {
+    let (mut tx, seq) = read_at_stored_seq(pool).await?;
     let size = usize::try_from(filter.page_size()).unwrap_or(usize::MAX);
     let (order, from) = match filter.after {
         Some(after) => (Order::OldestFirst, Some(after)),
@@ -116,8 +121,9 @@ pub async fn page(pool: &PgPool, filter: &LogFilter) -> Result<LogPage, sqlx::Er
     let mut lines: Vec<LogRecord> = select(filter, from, order, Some(size as i64 + 1))
         .build_query_as()
         .persistent(false)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     let more = lines.len() > size;
     lines.truncate(size);
     if order == Order::NewestFirst {
@@ -141,6 +147,7 @@ pub async fn page(pool: &PgPool, filter: &LogFilter) -> Result<LogPage, sqlx::Er
         lines,
         older,
         newer,
+        seq,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use app::models::{LogLine, MetricsSample, RunSummary, Snapshot, StoreSummary, StoreTotals};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 /// What one round trip to the database tells about it.
 pub struct Ping {
@@ -68,9 +68,13 @@ const RUN_COLUMNS: &str = "
                WHERE s.execution_id = e.id))::float8 AS cost_usd,
     e.error";
 
-/// Read in one REPEATABLE READ transaction: the writer commits events and their effects
-/// together, so `seq` (the highest stored event) matches the rows exactly.
-pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
+/// A read-only REPEATABLE READ transaction and the highest event stored as it sees the store:
+/// the writer commits events and their effects together, so what the transaction reads is
+/// exactly the effect of the events up to that `seq`, and a client that continues the live
+/// stream from it misses nothing and sees nothing twice.
+pub async fn read_at_stored_seq(
+    pool: &PgPool,
+) -> Result<(Transaction<'static, Postgres>, Option<i64>), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
@@ -78,6 +82,12 @@ pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
     let seq: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
         .fetch_one(&mut *tx)
         .await?;
+    Ok((tx, seq))
+}
+
+/// Read in one transaction with the highest stored event ([`read_at_stored_seq`]).
+pub async fn snapshot(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
+    let (mut tx, seq) = read_at_stored_seq(pool).await?;
     let active: Vec<RunSummary> = sqlx::query_as(&format!(
         "SELECT {RUN_COLUMNS} FROM pipeline_executions e
          WHERE e.status IN ('pending', 'running', 'paused')
