@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "hydrate")]
 const QUESTION: &str = "This pipeline has unsaved changes. Leave the page anyway? \
 (The text stays in this browser and comes back when you open the pipeline again.)";
 
