@@ -71,6 +71,8 @@ pub fn App() -> impl IntoView {
                     view=routes::PipelinesSection
                 />
                 <Route path=StaticSegment("providers") view=routes::ProvidersSection />
+                // The log viewer: its own chunk (see LogsSection).
+                <Route path=StaticSegment("logs") view=routes::LogsSection />
             </Routes>
         </Router>
     }

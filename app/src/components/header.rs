@@ -18,6 +18,8 @@ pub enum Section {
     Studio,
     /// `/providers`
     Providers,
+    /// `/logs`
+    Logs,
 }
 
 /// The dashboard's top bar: brand, active pipelines and server health. Health is loaded through a
@@ -46,9 +48,14 @@ pub fn Header(
         }
     });
 
-    // The link of the page's part of the app: the dashboard, the pipelines (list and studio) or
-    // the providers.
-    let part = |s: Option<Section>| s.map(|s| s == Section::Providers);
+    // The link of the page's part of the app: the dashboard, the pipelines (list and studio),
+    // the providers or the logs.
+    let part = |s: Option<Section>| match s {
+        None => 0,
+        Some(Section::List | Section::Studio) => 1,
+        Some(Section::Providers) => 2,
+        Some(Section::Logs) => 3,
+    };
     let current = move |link: Option<Section>| (part(link) == part(section)).then_some("page");
     view! {
         <header class="topbar">
@@ -60,6 +67,7 @@ pub fn Header(
                 <a href="/" aria-current=current(None)>"Dashboard"</a>
                 <a href="/pipelines" aria-current=current(Some(Section::List)) data-testid="nav-pipelines">"Pipelines"</a>
                 <a href="/providers" aria-current=current(Some(Section::Providers)) data-testid="nav-providers">"Providers"</a>
+                <a href="/logs" aria-current=current(Some(Section::Logs)) data-testid="nav-logs">"Logs"</a>
             </nav>
             <ThemeToggle />
             <div class="topbar-status">

@@ -61,6 +61,9 @@ pub fn StepTimeline(
                         <a class="muted head-link" href=format!("/runs/{}", d.id) title="Open this run on its own page" data-testid="open-run">
                             {d.pipeline.clone()} " ↗"
                         </a>
+                        <a class="muted head-link" href=format!("/logs?run={}", d.id) title="Every log line of this run" data-testid="view-logs">
+                            "View logs"
+                        </a>
                     }),
                     None => Either::Right(view! { <span class="muted">"select a run"</span> }),
                 }}

@@ -1,6 +1,7 @@
 //! One module per page.
 
 mod dashboard;
+mod logs;
 mod not_found;
 mod pipelines;
 mod providers;
@@ -20,12 +21,19 @@ use crate::components::header::{Header, Section};
 /// not carry the machinery of lazily loaded routes.
 #[component]
 pub fn PipelinesSection() -> impl IntoView {
-    section_page(false)
+    section_page(Section::List)
 }
 
 #[component]
 pub fn ProvidersSection() -> impl IntoView {
-    section_page(true)
+    section_page(Section::Providers)
+}
+
+/// `/logs`: the log viewer, in a chunk of its own (the pipelines section's is not fetched for
+/// it), in the same frame.
+#[component]
+pub fn LogsSection() -> impl IntoView {
+    section_page(Section::Logs)
 }
 
 /// The section's page at the address `(name, action)` after `/pipelines`, and the pipeline the
@@ -39,12 +47,12 @@ fn page_at(name: Option<String>, action: Option<String>) -> Option<(Section, Opt
     }
 }
 
-/// The section's frame; `providers` for `/providers`, else a pipelines address. Everything that
-/// follows the address is in the chunk: the first load carries only this frame.
-fn section_page(providers: bool) -> AnyView {
+/// The section's frame: `/providers`, `/logs`, else a pipelines address. Everything that
+/// follows the address is in the section's chunk: the first load carries only this frame.
+fn section_page(section: Section) -> AnyView {
     let params = use_params_map();
-    let known =
-        providers || params.with_untracked(|p| page_at(p.get("name"), p.get("action")).is_some());
+    let known = matches!(section, Section::Providers | Section::Logs)
+        || params.with_untracked(|p| page_at(p.get("name"), p.get("action")).is_some());
     if !known {
         return NotFound().into_any();
     }
@@ -53,15 +61,25 @@ fn section_page(providers: bool) -> AnyView {
     let frame = || view! { <main class="content skeleton section-frame" aria-busy="true"></main> };
     view! {
         <div class="page" data-hydrated=move || mounted.get().to_string()>
-            <Header section=if providers { Section::Providers } else { Section::List } />
+            <Header section />
             <Show when=move || mounted.get() fallback=frame>
                 <Suspense fallback=frame>
-                    {Suspend::new(async move { section_view(providers).await })}
+                    {Suspend::new(async move {
+                        match section {
+                            Section::Logs => logs_view().await,
+                            _ => section_view(section == Section::Providers).await,
+                        }
+                    })}
                 </Suspense>
             </Show>
         </div>
     }
     .into_any()
+}
+
+#[lazy]
+fn logs_view() -> AnyView {
+    view! { <logs::LogsPage /> }.into_any()
 }
 
 #[lazy]
