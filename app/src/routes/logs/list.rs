@@ -98,6 +98,13 @@ pub fn LogList(
                     </For>
                 </div>
             </div>
+            <Show when=move || {
+                log.lines.with(Vec::is_empty) && !log.loading.get() && log.failed.with(Option::is_none)
+            }>
+                <p class="logs-empty muted" data-testid="logs-empty">
+                    "No line matches this filter yet; new ones show here as they are logged."
+                </p>
+            </Show>
             <Show when=move || log.unseen.get() != 0>
                 <button
                     class="btn primary logs-new-lines"
