@@ -8,29 +8,28 @@ use uuid::Uuid;
 
 type Row = (i64, DateTime<Utc>, serde_json::Value);
 
-/// The event log's `data` of an event as it was published: a `prompt:sent` or
+/// The event log's `data` of an event `e` as it was published: a `prompt:sent` or
 /// `response:received` stored without its texts (`step_attempt` set, see
-/// `projection::PROMPT_FIELDS_IN_STEP`) gets them back from its step's row, joined as `s` by
-/// `events_from!`. `jsonb` orders keys the same way however an object was built, so the text
-/// is the one the event was stored with.
+/// `projection::PROMPT_FIELDS_IN_STEP`) gets them back from its step's row. A subquery in the
+/// branch, not a join: only those events look a row up, and the plan of a page stays the primary
+/// key's range scan (a join made it a parallel plan costing ~35 ms more a page at 1,000,000
+/// steps). `jsonb` orders keys the same way however an object was built, so the text is the one
+/// the event was stored with.
 macro_rules! event_data {
     () => {
         "CASE WHEN e.step_attempt IS NULL THEN e.payload->'data'
-              ELSE e.payload->'data' || CASE e.name
-                  WHEN 'prompt:sent' THEN jsonb_build_object(
-                      'prompt', COALESCE(s.prompt, ''), 'template', COALESCE(s.template, ''),
-                      'variables', COALESCE(s.variables, 'null'::jsonb))
-                  ELSE jsonb_build_object('response', COALESCE(s.response, '')) END
+              ELSE e.payload->'data' || COALESCE(
+                  (SELECT CASE e.name
+                              WHEN 'prompt:sent' THEN jsonb_build_object(
+                                  'prompt', COALESCE(s.prompt, ''), 'template', COALESCE(s.template, ''),
+                                  'variables', COALESCE(s.variables, 'null'::jsonb))
+                              ELSE jsonb_build_object('response', COALESCE(s.response, '')) END
+                   FROM step_executions s
+                   WHERE s.execution_id = e.execution_id AND s.step_name = e.step_name
+                     AND s.attempt = e.step_attempt),
+                  CASE e.name WHEN 'prompt:sent' THEN '{\"prompt\": \"\", \"template\": \"\", \"variables\": null}'::jsonb
+                              ELSE '{\"response\": \"\"}'::jsonb END)
          END"
-    };
-}
-
-/// The event log `e` with the step rows `event_data!` reads.
-macro_rules! events_from {
-    () => {
-        "events e LEFT JOIN step_executions s
-           ON e.step_attempt IS NOT NULL AND s.execution_id = e.execution_id
-          AND s.step_name = e.step_name AND s.attempt = e.step_attempt"
     };
 }
 
@@ -108,9 +107,7 @@ pub async fn page_after(
         return sqlx::query_as(concat!(
             "SELECT e.seq, e.at, e.name, (",
             event_data!(),
-            ")::text AS data FROM ",
-            events_from!(),
-            " WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3"
+            ")::text AS data FROM events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3"
         ))
         .bind(after)
         .bind(through)
@@ -125,9 +122,7 @@ pub async fn page_after(
     sqlx::query_as(concat!(
         "SELECT e.seq, e.at, e.name, (",
         event_data!(),
-        ")::text AS data FROM ",
-        events_from!(),
-        " WHERE e.seq > $1 AND e.seq <= $2
+        ")::text AS data FROM events e WHERE e.seq > $1 AND e.seq <= $2
             AND (e.execution_id = $3 AND ($4::text IS NULL OR e.step_name = $4)
                  OR e.execution_id IS NULL AND e.name IN ('bus:heartbeat', 'bus:resync'))
           ORDER BY e.seq LIMIT $5"
@@ -151,9 +146,7 @@ pub async fn read_range(
     let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT e.seq, e.at, ",
         event_payload!(),
-        " FROM ",
-        events_from!(),
-        " WHERE e.origin = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq"
+        " FROM events e WHERE e.origin = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq"
     ))
     .bind(origin)
     .bind(from)
@@ -212,9 +205,7 @@ pub async fn of_execution(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Eve
     let mut rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT e.seq, e.at, ",
         event_payload!(),
-        " FROM ",
-        events_from!(),
-        " WHERE e.execution_id = $1 ORDER BY e.seq DESC LIMIT $2"
+        " FROM events e WHERE e.execution_id = $1 ORDER BY e.seq DESC LIMIT $2"
     ))
     .bind(id)
     .bind(limit)
