@@ -3,7 +3,7 @@
 //! case-insensitive with `%` and `_` taken literally, bad filters are 400s that say what to
 //! fix, exports hold exactly the filtered lines, and fields sent with `log:entry` are stored.
 
-mod common;
+use crate::common;
 
 use app::models::{LogPage, LogRecord};
 use axum::{

@@ -2,7 +2,7 @@
 //! and checked against the pipeline's inputs with each bad row's line; a batch started from a
 //! saved version, its progress by status, and cancel (queued runs never start).
 
-mod common;
+use crate::common::{self, object, refused};
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -11,26 +11,15 @@ use app::{
     error::AppError,
     models::{BatchFormat, BatchProgress, RunStatus, SaveOutcome},
 };
-use providers::{PriceTable, ProviderConfig, Registry, SimulatedConfig};
-use serde_json::{json, Map, Value};
-use server::{
-    engine::EngineConfig,
-    state::{AppState, BackboneSettings},
-};
+use providers::{ProviderConfig, SimulatedConfig};
+use serde_json::json;
+use server::state::AppState;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The built-in providers plus `instant` (answers at once) and `stalls` (never finishes).
 async fn studio(pool: PgPool) -> AppState {
     let mut configured = BTreeMap::new();
-    configured.insert(
-        "instant".to_owned(),
-        ProviderConfig::Simulated(SimulatedConfig {
-            tokens_per_second: 0.0,
-            first_token_ms: 0,
-            ..SimulatedConfig::default()
-        }),
-    );
     configured.insert(
         "stalls".to_owned(),
         ProviderConfig::Simulated(SimulatedConfig {
@@ -40,11 +29,7 @@ async fn studio(pool: PgPool) -> AppState {
             ..SimulatedConfig::default()
         }),
     );
-    let engine = EngineConfig {
-        providers: Registry::new(&configured, &|_| None).expect("providers"),
-        prices: PriceTable::new(Vec::new()),
-    };
-    common::state_with_engine(pool, BackboneSettings::default(), engine).await
+    common::state_with_providers(pool, configured, &|_| None, Vec::new()).await
 }
 
 /// `topic` is required, `tone` has a default.
@@ -63,20 +48,6 @@ steps:
     prompt: Write about {{{{ topic }}}} in a {{{{ tone }}}} tone
 "
     )
-}
-
-fn set(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(set) => set,
-        other => panic!("not an object: {other}"),
-    }
-}
-
-fn refused(result: Result<impl std::fmt::Debug, AppError>) -> String {
-    match result {
-        Err(AppError::Refused(message)) => message,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
 }
 
 /// The lines of the row errors, and each message, in order.
@@ -101,9 +72,9 @@ async fn csv_rows_are_read_with_quoted_fields_and_bad_rows_by_line(pool: PgPool)
     assert_eq!(
         rows.rows,
         vec![
-            set(json!({"topic": "raft", "tone": "dry"})),
-            set(json!({"topic": "paxos, made simple", "tone": "two\nlines"})),
-            set(json!({"topic": "leases", "tone": "plain"})),
+            object(json!({"topic": "raft", "tone": "dry"})),
+            object(json!({"topic": "paxos, made simple", "tone": "two\nlines"})),
+            object(json!({"topic": "leases", "tone": "plain"})),
         ]
     );
     let errors = error_lines(&rows);
@@ -171,8 +142,8 @@ async fn json_lines_keep_their_types_and_bad_lines_are_named(pool: PgPool) {
     assert_eq!(
         rows.rows,
         vec![
-            set(json!({"topic": "raft"})),
-            set(json!({"topic": 42, "tone": "fun"}))
+            object(json!({"topic": "raft"})),
+            object(json!({"topic": 42, "tone": "fun"}))
         ]
     );
     let errors = error_lines(&rows);
@@ -246,7 +217,7 @@ async fn a_batch_runs_its_rows_and_reports_progress(pool: PgPool) {
     );
     assert!(refused(state.cancel_batch(id).await).contains("no runs in progress"));
     // A row the version does not accept is named, and nothing starts.
-    let bad = vec![set(json!({"topic": "a"})), set(json!({"topik": "b"}))];
+    let bad = vec![object(json!({"topic": "a"})), object(json!({"topik": "b"}))];
     assert!(refused(state.start_batch("topics", version, bad, 2).await)
         .contains("row 2 would not run: unknown input `topik`"));
     assert!(matches!(
@@ -261,7 +232,7 @@ async fn cancelling_a_batch_stops_its_runs_and_its_queue(pool: PgPool) {
     let version = saved(&state, &topics("stalls")).await;
     let rows: Vec<_> = ["raft", "paxos", "gossip", "leases"]
         .into_iter()
-        .map(|topic| set(json!({ "topic": topic })))
+        .map(|topic| object(json!({ "topic": topic })))
         .collect();
     let id = state
         .start_batch("topics", version, rows, 2)

@@ -2,7 +2,7 @@
 //! top of the one the editor opened, drafts, conflicts under concurrency, delete, the list's
 //! figures, the validator's check with its graph, the editor schema, and runs.
 
-mod common;
+use crate::common::{self, refused};
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -11,31 +11,17 @@ use app::{
     error::AppError,
     models::{RunStatus, SaveOutcome},
 };
-use providers::{PriceTable, ProviderConfig, Registry, SimulatedConfig};
 use serde_json::{json, Map, Value};
 use server::{
-    engine::{library, EngineConfig, StartRequest},
-    state::{AppState, BackboneSettings},
+    engine::{library, StartRequest},
+    state::AppState,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The built-in providers plus `instant`, a simulator that answers at once.
 async fn studio(pool: PgPool) -> AppState {
-    let mut configured = BTreeMap::new();
-    configured.insert(
-        "instant".to_owned(),
-        ProviderConfig::Simulated(SimulatedConfig {
-            tokens_per_second: 0.0,
-            first_token_ms: 0,
-            ..SimulatedConfig::default()
-        }),
-    );
-    let engine = EngineConfig {
-        providers: Registry::new(&configured, &|_| None).expect("providers"),
-        prices: PriceTable::new(Vec::new()),
-    };
-    common::state_with_engine(pool, BackboneSettings::default(), engine).await
+    common::state_with_providers(pool, BTreeMap::new(), &|_| None, Vec::new()).await
 }
 
 fn brief(prompt: &str) -> String {
@@ -65,13 +51,6 @@ async fn save(
     draft: bool,
 ) -> SaveOutcome {
     state.save(yaml, base, note, draft).await.expect("save")
-}
-
-fn refused(result: Result<impl std::fmt::Debug, AppError>) -> String {
-    match result {
-        Err(AppError::Refused(message)) => message,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
 }
 
 /// Waits for a run to be stored as finished (the engine answers once it is stored as started).

@@ -2,12 +2,12 @@
 //! real streaming wire format: the events a run emits and the rows it stores, rate limits with
 //! retry-after, streams cut mid-way, error bodies, budgets and cancellation.
 
-mod common;
+use crate::common;
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
+use crate::common::{connect, run_to_end, settled, Frame};
 use app::models::EventBody;
-use common::{connect, run_to_end, settled, Frame};
 use providers::{
     fakes::{FakeServer, Reply},
     PriceTable, ProviderConfig, ProviderKind, Registry, Usage,

@@ -4,20 +4,17 @@
 //! never carries a key; and its connection test, a real request to a local server speaking the
 //! OpenAI wire format.
 
-mod common;
+use crate::common::{self, object, refused};
 
 use std::{collections::BTreeMap, time::Duration};
 
 use app::{backend::Backend, error::AppError, models::Preview};
 use providers::{
     fakes::{FakeServer, Reply},
-    HttpConfig, Price, PriceTable, ProviderConfig, ProviderKind, Registry, SimulatedConfig, Usage,
+    HttpConfig, Price, ProviderConfig, ProviderKind, Usage,
 };
 use serde_json::{json, Map, Value};
-use server::{
-    engine::EngineConfig,
-    state::{AppState, BackboneSettings},
-};
+use server::state::AppState;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -27,23 +24,11 @@ const SECRET: &str = "sk-studio-test-secret-0123456789";
 /// whatever `configured` adds, priced by the built-ins plus `prices`.
 async fn studio(
     pool: PgPool,
-    mut configured: BTreeMap<String, ProviderConfig>,
+    configured: BTreeMap<String, ProviderConfig>,
     env: &dyn Fn(&str) -> Option<String>,
     prices: Vec<Price>,
 ) -> AppState {
-    configured.insert(
-        "instant".to_owned(),
-        ProviderConfig::Simulated(SimulatedConfig {
-            tokens_per_second: 0.0,
-            first_token_ms: 0,
-            ..SimulatedConfig::default()
-        }),
-    );
-    let engine = EngineConfig {
-        providers: Registry::new(&configured, env).expect("providers"),
-        prices: PriceTable::new(prices),
-    };
-    common::state_with_engine(pool, BackboneSettings::default(), engine).await
+    common::state_with_providers(pool, configured, env, prices).await
 }
 
 async fn plain(pool: PgPool) -> AppState {
@@ -78,23 +63,9 @@ steps:
     prompt: "{{ topic | int }} points"
 "#;
 
-fn map(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("not an object: {other}"),
-    }
-}
-
-fn refused(result: Result<impl std::fmt::Debug, AppError>) -> String {
-    match result {
-        Err(AppError::Refused(message)) => message,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 async fn preview(state: &AppState, step: &str, inputs: Value, outputs: Value) -> Preview {
     state
-        .preview(REVIEW, step, map(inputs), map(outputs))
+        .preview(REVIEW, step, object(inputs), object(outputs))
         .await
         .expect("preview")
 }
@@ -177,7 +148,7 @@ async fn preview_says_what_to_fix(pool: PgPool) {
 
     let message = refused(
         state
-            .preview(REVIEW, "drfat", map(json!({ "topic": "x" })), none())
+            .preview(REVIEW, "drfat", object(json!({ "topic": "x" })), none())
             .await,
     );
     assert!(
@@ -190,7 +161,7 @@ async fn preview_says_what_to_fix(pool: PgPool) {
             .preview(
                 REVIEW,
                 "draft",
-                map(json!({ "topic": "x", "tpoic": 1 })),
+                object(json!({ "topic": "x", "tpoic": 1 })),
                 none(),
             )
             .await,
@@ -200,7 +171,7 @@ async fn preview_says_what_to_fix(pool: PgPool) {
     let broken = REVIEW.replace("max_tokens: 300", "max_tokns: 300");
     let message = refused(
         state
-            .preview(&broken, "draft", map(json!({ "topic": "x" })), none())
+            .preview(&broken, "draft", object(json!({ "topic": "x" })), none())
             .await,
     );
     assert!(
@@ -211,7 +182,12 @@ async fn preview_says_what_to_fix(pool: PgPool) {
     // A template that cannot render with these values: where, and which output was missing.
     let message = refused(
         state
-            .preview(REVIEW, "counted", map(json!({ "topic": "many" })), none())
+            .preview(
+                REVIEW,
+                "counted",
+                object(json!({ "topic": "many" })),
+                none(),
+            )
             .await,
     );
     assert!(
@@ -226,8 +202,8 @@ async fn preview_says_what_to_fix(pool: PgPool) {
             .preview(
                 REVIEW,
                 "tight",
-                map(json!({ "topic": "x" })),
-                map(json!({ "draft": long })),
+                object(json!({ "topic": "x" })),
+                object(json!({ "draft": long })),
             )
             .await,
     );

@@ -3,7 +3,7 @@
 //! the running totals and every event read back from the log are the same as when each event
 //! is written on its own, and a refused event in a folded batch costs only itself.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

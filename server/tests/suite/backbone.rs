@@ -1,14 +1,14 @@
 //! The live event backbone against a real Postgres and a real HTTP SSE client.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{connect, ingest, log_event, serve, state};
 use app::models::{
     events::{LogContext, LogEntry, LogLevel, StepProgress},
     EventBody,
 };
-use common::{connect, ingest, log_event, serve, state};
 use serde_json::json;
 use server::{
     bus::{Delivered, Filter, Next, Replay},

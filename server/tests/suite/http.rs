@@ -1,6 +1,6 @@
 //! The router driven directly (no socket), against a fresh migrated database per test.
 
-mod common;
+use crate::common;
 
 use app::models::{DatabaseMode, Health, HealthStatus};
 use axum::{

@@ -4,9 +4,16 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use app::models::{DatabaseMode, Event};
+use std::collections::BTreeMap;
+
+use app::{
+    error::AppError,
+    models::{DatabaseMode, Event},
+};
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
+use providers::{Price, PriceTable, ProviderConfig, Registry, SimulatedConfig};
+use serde_json::{Map, Value};
 use server::{
     config::Config,
     state::{AppState, BackboneSettings},
@@ -34,6 +41,47 @@ pub async fn state_with_engine(
         engine,
     )
     .await
+}
+
+/// A simulated provider that answers at once.
+pub fn instant() -> ProviderConfig {
+    ProviderConfig::Simulated(SimulatedConfig {
+        tokens_per_second: 0.0,
+        first_token_ms: 0,
+        ..SimulatedConfig::default()
+    })
+}
+
+/// A state with the built-in providers (keys from `env`), `instant` and whatever `configured`
+/// adds, priced by the built-ins plus `prices`.
+pub async fn state_with_providers(
+    pool: PgPool,
+    mut configured: BTreeMap<String, ProviderConfig>,
+    env: &dyn Fn(&str) -> Option<String>,
+    prices: Vec<Price>,
+) -> AppState {
+    configured.insert("instant".to_owned(), instant());
+    let engine = server::engine::EngineConfig {
+        providers: Registry::new(&configured, env).expect("providers"),
+        prices: PriceTable::new(prices),
+    };
+    state_with_engine(pool, BackboneSettings::default(), engine).await
+}
+
+/// A JSON object's fields (a test's literal `json!({...})`).
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(fields) => fields,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// The message of a refusal.
+pub fn refused(result: Result<impl std::fmt::Debug, AppError>) -> String {
+    match result {
+        Err(AppError::Refused(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 /// Serves `state` on a free loopback port until the test ends.

@@ -2,15 +2,15 @@
 //! its index and path, or — when it gets past the edge — isolated in the flush, with everything
 //! around it stored and resuming clients told to resync.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{connect, ingest, serve, state};
 use app::models::{
     events::{LogContext, LogEntry, LogLevel},
     EventBody,
 };
-use common::{connect, ingest, serve, state};
 use serde_json::json;
 use server::state::BackboneSettings;
 use sqlx::PgPool;

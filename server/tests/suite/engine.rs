@@ -1,11 +1,11 @@
 //! The pipeline engine through its public API: runs, their events on the live stream and their
 //! rows in Postgres; pause, resume, cancel, retry, replay, batches, limits and restart safety.
 
-mod common;
+use crate::common;
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
-use common::{connect, run_to_end, settled, Frame, SseClient};
+use crate::common::{connect, run_to_end, settled, Frame, SseClient};
 use providers::{PriceTable, ProviderConfig, Registry, SimulatedConfig};
 use serde_json::{json, Value};
 use server::{engine::EngineConfig, state::BackboneSettings};

@@ -1,0 +1,18 @@
+//! The server's integration tests in one test binary, a module per area: each file used to be a
+//! binary of its own that linked the whole server again (a dozen links of ~0.5 GB each, which
+//! filled a CI machine's disk and took minutes).
+
+mod common;
+
+mod backbone;
+mod batch;
+mod engine;
+mod http;
+mod lifecycle;
+mod logs;
+mod preview;
+mod projection;
+mod providers;
+mod refusals;
+mod schema;
+mod studio;
