@@ -1,6 +1,7 @@
 // Shared by the browser tests: a real pipescope (its own PostgreSQL included) and Debian's
 // Chromium driven by playwright-core. scripts/test sets the PIPESCOPE_* variables.
 import { spawn } from 'node:child_process';
+import { after, afterEach, before } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -148,6 +149,24 @@ export async function openPage(browser, url, viewport = { width: 1440, height: 9
   return { page, problems };
 }
 
+/**
+ * A test file's pipescope and browser: started before its tests, pages closed after each, both
+ * stopped at the end. Returns an object whose `server` and `browser` are set once started.
+ */
+export function usePipescope(args = []) {
+  const shared = { server: null, browser: null };
+  before(async () => {
+    shared.server = await startPipescope(args);
+    shared.browser = await launchBrowser();
+  });
+  afterEach(() => closePages(shared.browser));
+  after(async () => {
+    await shared.browser?.close();
+    await shared.server?.stop();
+  });
+  return shared;
+}
+
 /** Closes every page the tests opened in `browser` (for `afterEach`: open pages keep streaming). */
 export async function closePages(browser) {
   for (const context of browser?.contexts() ?? []) await context.close();
@@ -164,15 +183,16 @@ export async function copied(page, copy) {
   await copy();
   // Any marker, not only this one: the clipboard is the browser's, shared by every page a test
   // file opened, and a marker another copy left must never pass for a copied text.
-  const text = await page.waitForFunction(
-    async () => {
-      const now = await navigator.clipboard.readText();
-      return now.startsWith('not copied yet ') ? false : now;
-    },
-    null,
-    { timeout: EVENTUALLY },
-  );
-  return text.jsonValue();
+  // Polled from here: `waitForFunction` does not wait for an async predicate's answer (the
+  // promise itself counts as true), so it returned the marker's `false` whenever the copy came
+  // after the first check.
+  const deadline = Date.now() + EVENTUALLY;
+  for (;;) {
+    const now = await page.evaluate(() => navigator.clipboard.readText());
+    if (!now.startsWith('not copied yet ')) return now;
+    if (Date.now() > deadline) throw new Error(`nothing was copied within ${EVENTUALLY} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export async function screenshot(page, name) {

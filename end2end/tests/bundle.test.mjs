@@ -2,12 +2,12 @@
 // `#[lazy]` functions): what the page fetches before it is hydrated, gzip -9, must stay under its
 // ceiling, and every part left out of it (colours, switcher list, menus, raw data, shortcut list,
 // run log) must load on first use on a cold cache and work.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { EVENTUALLY, ReportedRun, closePages, launchBrowser, openPage, startPipescope } from '../support.mjs';
+import { EVENTUALLY, ReportedRun, openPage, usePipescope } from '../support.mjs';
 
 /**
  * The first load's budget is 250 KB gzip (the issue "Lean and fast at any history size"); the
@@ -17,20 +17,7 @@ import { EVENTUALLY, ReportedRun, closePages, launchBrowser, openPage, startPipe
 const BUDGET = 250 * 1024;
 const CEILING = 517_000; // measured 516,342 B: the /logs route and its link in the navigation (its page is a chunk)
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startPipescope();
-  browser = await launchBrowser();
-});
-
-afterEach(() => closePages(browser));
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = usePipescope();
 
 /**
  * Runs in the page before its scripts: notes the time the page says it is hydrated. The page
@@ -62,8 +49,8 @@ const gzipped = (path) =>
 const JSON_ANSWER = '{"verdict": "ship", "score": 0.92}';
 
 test('the first load stays under its ceiling and leaves the on-demand parts out', async () => {
-  await ReportedRun.finished(server.url, 'first-load', 'Reply with JSON.', JSON_ANSWER);
-  const { page, problems } = await openPage(browser, server.url, undefined, [noteHydration]);
+  await ReportedRun.finished(shared.server.url, 'first-load', 'Reply with JSON.', JSON_ANSWER);
+  const { page, problems } = await openPage(shared.browser, shared.server.url, undefined, [noteHydration]);
   const hydratedAt = await page.evaluate(() => window.__hydratedAt);
   assert.ok(hydratedAt > 0, 'the page noted its hydration');
   const first = (await fetched(page)).filter((f) => f.start <= hydratedAt);
@@ -81,8 +68,8 @@ test('the first load stays under its ceiling and leaves the on-demand parts out'
 });
 
 test('each on-demand part loads from its chunk on a cold cache and works', async () => {
-  const id = await ReportedRun.finished(server.url, 'cold-cache', 'Reply with JSON.', JSON_ANSWER);
-  const { page, problems } = await openPage(browser, `${server.url}/runs/${id}`, undefined, [noteHydration]);
+  const id = await ReportedRun.finished(shared.server.url, 'cold-cache', 'Reply with JSON.', JSON_ANSWER);
+  const { page, problems } = await openPage(shared.browser, `${shared.server.url}/runs/${id}`, undefined, [noteHydration]);
   // Colours come with their chunk, after hydration.
   await page.locator('[data-testid="response-text"] .tk-key').first().waitFor({ timeout: EVENTUALLY });
   assert.deepEqual(await page.locator('[data-testid="response-text"] .tk-key').allTextContents(), ['"verdict"', '"score"']);
@@ -107,7 +94,7 @@ test('each on-demand part loads from its chunk on a cold cache and works', async
   assert.equal(JSON.parse(await raw.textContent()).response, JSON_ANSWER);
   await page.keyboard.press('Escape');
 
-  await page.keyboard.press('Control+l');
+  await page.click('[data-testid="tab-log"]');
   await page.locator('[data-testid="run-log"] .log-line').first().waitFor({ timeout: EVENTUALLY });
 
   // Each came in a chunk of its own, none in the first load.
@@ -118,7 +105,7 @@ test('each on-demand part loads from its chunk on a cold cache and works', async
 });
 
 test('the log viewer comes in a chunk of its own', async () => {
-  const { page, problems } = await openPage(browser, `${server.url}/logs`);
+  const { page, problems } = await openPage(shared.browser, `${shared.server.url}/logs`);
   await page.locator('[data-testid="logs-list"]').waitFor({ timeout: EVENTUALLY });
   // Its own chunk, fetched as the page hydrates (the dashboard's first load, measured above,
   // has none), and not the pipelines section's.

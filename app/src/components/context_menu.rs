@@ -1,29 +1,19 @@
 //! The context menus of runs and steps, and the raw-data dialog one of them opens.
 
 use leptos::{either::Either, prelude::*, task::spawn_local};
-use uuid::Uuid;
 
-use super::{
-    overlays::{Menu, MenuTarget, Overlays},
-    panels::Panels,
-    timeline::StepsTab,
-};
+use super::overlays::{Menu, MenuTarget, Overlays};
 use crate::{
     clipboard::copy_to_clipboard,
     functions::get_execution,
     live::{step_key, LiveStore, StepView},
+    models::logs::run_logs_href,
     rich::{highlight, pieces_view},
 };
 
 /// The context menu, at the pointer. Every action closes it.
 #[component]
-pub fn ContextMenu(
-    overlays: Overlays,
-    store: LiveStore,
-    selected: RwSignal<Option<Uuid>>,
-    tab: RwSignal<StepsTab>,
-) -> impl IntoView {
-    let panels = use_context::<Panels>();
+pub fn ContextMenu(overlays: Overlays, store: LiveStore) -> impl IntoView {
     // A click or a right-click anywhere else closes an open context menu (rows opening one stop
     // their right-click from reaching the window).
     let clicks = window_event_listener(leptos::ev::click, move |_| overlays.menu.set(None));
@@ -39,20 +29,13 @@ pub fn ContextMenu(
         let menu = overlays.menu.get()?;
         let store = store.clone();
         Some(Suspend::new(async move {
-            menu_view(menu, overlays, store, selected, tab, panels).await
+            menu_view(menu, overlays, store).await
         }))
     }
 }
 
 #[lazy]
-pub(crate) fn menu_view(
-    menu: Menu,
-    overlays: Overlays,
-    store: LiveStore,
-    selected: RwSignal<Option<Uuid>>,
-    tab: RwSignal<StepsTab>,
-    panels: Option<Panels>,
-) -> AnyView {
+pub(crate) fn menu_view(menu: Menu, overlays: Overlays, store: LiveStore) -> AnyView {
     let close = move || overlays.menu.set(None);
     let style = format!("left: {}px; top: {}px", menu.x, menu.y);
     let items = match menu.target {
@@ -69,14 +52,9 @@ pub(crate) fn menu_view(
             <a role="menuitem" data-testid="menu-export" href=format!("/api/executions/{id}") download=format!("run-{id}.json") on:click=move |_| close()>
                 "Export results"
             </a>
-            <button role="menuitem" data-testid="menu-logs" on:click=move |_| {
-                close();
-                selected.set(Some(id));
-                tab.set(StepsTab::Log);
-                if let Some(panels) = panels {
-                    panels.mobile.set("steps");
-                }
-            }>"View logs"</button>
+            <a role="menuitem" data-testid="menu-logs" href=run_logs_href(id, None) on:click=move |_| close()>
+                "View logs"
+            </a>
         }),
         MenuTarget::Step(run, key) => {
             let step = store
@@ -90,6 +68,7 @@ pub(crate) fn menu_view(
                         .find(|s| s.key() == key)
                         .cloned()
                 });
+            let step_logs = run_logs_href(run, step.as_ref().map(|s| s.step.as_str()));
             // Read when an item is chosen: a response may still be streaming in.
             let text = move |of: fn(&StepView) -> String| step.as_ref().map(of).unwrap_or_default();
             let prompt = text.clone();
@@ -103,6 +82,9 @@ pub(crate) fn menu_view(
                     close();
                     copy_to_clipboard(&response(|s| s.response.get_untracked()));
                 }>"Copy response"</button>
+                <a role="menuitem" data-testid="menu-step-logs" href=step_logs on:click=move |_| close()>
+                    "View logs"
+                </a>
                 <button role="menuitem" data-testid="menu-raw" on:click=move |_| {
                     close();
                     let key = key.clone();

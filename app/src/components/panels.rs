@@ -17,9 +17,6 @@ pub const PANELS: [(&str, &str); 4] = [
 pub struct Panels {
     pub collapsed: RwSignal<Vec<&'static str>>,
     pub mobile: RwSignal<&'static str>,
-    /// The id of an element a shortcut asked to focus before it was in the page (the run's log
-    /// while its run is still loading): the element takes the focus when it appears.
-    pub pending_focus: RwSignal<Option<&'static str>>,
 }
 
 impl Panels {
@@ -27,7 +24,6 @@ impl Panels {
         Self {
             collapsed: RwSignal::new(Vec::new()),
             mobile: RwSignal::new("runs"),
-            pending_focus: RwSignal::new(None),
         }
     }
 
@@ -86,33 +82,15 @@ pub fn MobileTabs(panels: Panels) -> impl IntoView {
     }
 }
 
-/// For an element a shortcut may ask to focus before it exists: focuses it once it is mounted,
-/// if that was asked for.
-pub fn take_focus_when_asked(id: &'static str) {
-    let Some(panels) = use_context::<Panels>() else {
-        return;
-    };
-    Effect::new(move |_| {
-        if panels.pending_focus.get_untracked() == Some(id) {
-            panels.focus(id);
-        }
-    });
-}
-
 impl Panels {
-    /// Focuses the element `id`; one not in the page yet (its run is still loading) focuses
-    /// itself when it comes, through [`take_focus_when_asked`].
+    /// Focuses the element `id`, if the page has it.
     pub fn focus(self, id: &'static str) {
         use leptos::wasm_bindgen::JsCast;
-        match document()
+        if let Some(element) = document()
             .get_element_by_id(id)
             .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
         {
-            Some(element) => {
-                self.pending_focus.set(None);
-                let _ = element.focus();
-            }
-            None => self.pending_focus.set(Some(id)),
+            let _ = element.focus();
         }
     }
 }

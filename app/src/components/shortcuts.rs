@@ -1,20 +1,17 @@
 //! The page's keyboard shortcuts, and the list `?` shows. Space pauses or resumes the selected
-//! run, Esc steps back out, `/` and Ctrl+F search the inspector, Ctrl+L opens the log, Ctrl+P the
-//! quick switcher. Keys typed into a field or on a button are theirs, not ours.
+//! run, Esc steps back out, `/` and Ctrl+F search the inspector, Ctrl+L opens the log viewer on
+//! the selected run (or step), Ctrl+P the quick switcher. Keys typed into a field or on a button
+//! are theirs, not ours.
 
 use leptos::{prelude::*, task::spawn_local};
+use leptos_router::hooks::use_navigate;
 use uuid::Uuid;
 
-use super::{
-    inspector::SEARCH_ID,
-    overlays::Overlays,
-    panels::Panels,
-    timeline::{StepsTab, LOG_ID},
-};
+use super::{inspector::SEARCH_ID, overlays::Overlays, panels::Panels};
 use crate::{
     functions::control_run,
     live::LiveStore,
-    models::{RunAction, RunStatus},
+    models::{logs::run_logs_href, RunAction, RunStatus},
 };
 
 /// Listens to the keyboard while the page is shown, and shows the list of shortcuts on `?`.
@@ -23,13 +20,11 @@ pub fn Shortcuts(
     store: LiveStore,
     selected: RwSignal<Option<Uuid>>,
     selected_step: RwSignal<Option<String>>,
-    tab: RwSignal<StepsTab>,
     overlays: Overlays,
     panels: Panels,
-    /// Whether the page has the steps panel, whose log Ctrl+L opens.
-    log: bool,
 ) -> impl IntoView {
     let help = RwSignal::new(false);
+    let navigate = use_navigate();
     let keys = window_event_listener(leptos::ev::keydown, move |event| {
         use leptos::wasm_bindgen::JsCast;
         let in_control = event
@@ -53,10 +48,13 @@ pub fn Shortcuts(
                     event.prevent_default();
                     reveal(panels, "inspector", SEARCH_ID);
                 }
-                "l" if log => {
+                "l" => {
                     event.prevent_default();
-                    tab.set(StepsTab::Log);
-                    reveal(panels, "steps", LOG_ID);
+                    let href = match selected.get_untracked() {
+                        Some(run) => run_logs_href(run, selected_step.get_untracked().as_deref()),
+                        None => "/logs".to_owned(),
+                    };
+                    navigate(&href, Default::default());
                 }
                 _ => {}
             }
@@ -118,7 +116,7 @@ pub(crate) fn shortcut_list() -> AnyView {
                 <dt><kbd>"Space"</kbd></dt><dd>"pause or resume the selected run"</dd>
                 <dt><kbd>"Esc"</kbd></dt><dd>"close, then clear the step, then the run selection"</dd>
                 <dt><kbd>"/"</kbd>" "<kbd>"Ctrl F"</kbd></dt><dd>"search the prompt and response"</dd>
-                <dt><kbd>"Ctrl L"</kbd></dt><dd>"the selected run's log"</dd>
+                <dt><kbd>"Ctrl L"</kbd></dt><dd>"the logs (of the selected run or step)"</dd>
                 <dt><kbd>"Ctrl P"</kbd></dt><dd>"go to a pipeline or run"</dd>
                 <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
             </dl>

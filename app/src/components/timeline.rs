@@ -6,13 +6,13 @@ use leptos::{either::Either, prelude::*, task::spawn_local};
 
 use super::{
     overlays::{MenuTarget, Overlays},
-    panels::{take_focus_when_asked, CollapseToggle},
+    panels::CollapseToggle,
 };
 use crate::{
     format,
     functions::get_run_log,
     live::{use_live, RunDetail, StepView},
-    models::AttemptStatus,
+    models::{logs::run_logs_href, AttemptStatus},
 };
 
 /// What quadrant 2 shows: the timeline, or the run's log.
@@ -21,9 +21,6 @@ pub enum StepsTab {
     Timeline,
     Log,
 }
-
-/// The id of the log list, which Ctrl+L focuses.
-pub const LOG_ID: &str = "run-log";
 
 /// Quadrant 2: one bar per step attempt on a shared time axis (retries and replays are their
 /// own rows, marked), the focused step's parameters, inputs and output; or the run's log.
@@ -61,7 +58,7 @@ pub fn StepTimeline(
                         <a class="muted head-link" href=format!("/runs/{}", d.id) title="Open this run on its own page" data-testid="open-run">
                             {d.pipeline.clone()} " ↗"
                         </a>
-                        <a class="muted head-link" href=format!("/logs?run={}", d.id) title="Every log line of this run" data-testid="view-logs">
+                        <a class="muted head-link" href=run_logs_href(d.id, None) title="Every log line of this run" data-testid="view-logs">
                             "View logs"
                         </a>
                     }),
@@ -262,7 +259,17 @@ fn StepFocus(detail: RunDetail, selected_step: RwSignal<Option<String>>) -> impl
             };
             view! {
                 <div class="step-focus" data-testid="step-focus">
-                    <h3 class="label">{format!("{} · parameters", step.key())}</h3>
+                    <div class="step-focus-head">
+                        <h3 class="label">{format!("{} · parameters", step.key())}</h3>
+                        <a
+                            class="muted head-link small"
+                            href=run_logs_href(detail.id, Some(&step.step))
+                            title="Every log line of this step"
+                            data-testid="step-view-logs"
+                        >
+                            "View logs"
+                        </a>
+                    </div>
                     <dl class="params mono small">
                         <div><dt>"provider"</dt><dd>{step.provider.clone()}</dd></div>
                         <div><dt>"model"</dt><dd>{step.model.clone()}</dd></div>
@@ -326,9 +333,8 @@ fn RunLog(detail: RunDetail) -> impl IntoView {
         let log = log.clone();
         move || log.read().is_none()
     };
-    take_focus_when_asked(LOG_ID);
     view! {
-        <ol class="run-log mono small" id=LOG_ID tabindex="-1" data-testid="run-log" aria-label="Run log, newest first">
+        <ol class="run-log mono small" data-testid="run-log" aria-label="Run log, newest first">
             <Show when=loading>
                 {move || match failed.get() {
                     None => Either::Left(view! { <li class="muted">"loading the log…"</li> }),

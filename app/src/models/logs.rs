@@ -391,6 +391,14 @@ fn decode(text: &str) -> Result<String, ()> {
 
 /// Percent-encodes everything but the unreserved characters and `:`, which reads better in
 /// times.
+/// `/logs` filtered to a run, or to one step of it: where *View logs* and Ctrl+L go from a run.
+pub fn run_logs_href(run: uuid::Uuid, step: Option<&str>) -> String {
+    match step {
+        Some(step) => format!("/logs?run={run}&step={}", encode(step)),
+        None => format!("/logs?run={run}"),
+    }
+}
+
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {

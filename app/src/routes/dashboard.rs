@@ -221,16 +221,8 @@ fn Live(
     let run_link = move || selected.get().map(|id| format!("/runs/{id}"));
     view! {
         <Header live=store.clone() />
-        <Shortcuts
-            store=store.clone()
-            selected
-            selected_step
-            tab
-            overlays
-            panels
-            log=view != View::Step
-        />
-        <ContextMenu overlays store=store.clone() selected tab />
+        <Shortcuts store=store.clone() selected selected_step overlays panels />
+        <ContextMenu overlays store=store.clone() />
         <RawDialog overlays />
         <QuickSwitcher overlays store=store.clone() pick />
         {(view == View::Dashboard).then(|| view! { <MobileTabs panels /> })}

@@ -79,11 +79,13 @@ fn section_page(section: Section) -> AnyView {
 
 #[lazy]
 fn logs_view() -> AnyView {
+    logs_shortcut(Section::Logs);
     view! { <logs::LogsPage /> }.into_any()
 }
 
 #[lazy]
 fn section_view(providers: bool) -> AnyView {
+    logs_shortcut(Section::List);
     if providers {
         return view! { <providers::ProvidersPage /> }.into_any();
     }
@@ -99,4 +101,31 @@ fn section_view(providers: bool) -> AnyView {
         true => view! { <pipelines::PipelinesPage /> }.into_any(),
     })
     .into_any()
+}
+
+/// Ctrl+L on a section's page: opens the log viewer, or on the log viewer puts the focus on its
+/// lines (the dashboard's pages have their own, scoped to their run: see `Shortcuts`). Set up by
+/// the sections' chunks, so the first load does not carry it. A key an editor has taken
+/// (CodeMirror selects the line with it) stays the editor's.
+fn logs_shortcut(section: Section) {
+    let navigate = leptos_router::hooks::use_navigate();
+    let keys = window_event_listener(leptos::ev::keydown, move |event| {
+        let command = event.ctrl_key() || event.meta_key();
+        if !command || event.alt_key() || event.default_prevented() || event.key() != "l" {
+            return;
+        }
+        event.prevent_default();
+        if section != Section::Logs {
+            navigate("/logs", Default::default());
+            return;
+        }
+        use leptos::wasm_bindgen::JsCast;
+        if let Some(list) = document()
+            .get_element_by_id(logs::LIST_ID)
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = list.focus();
+        }
+    });
+    on_cleanup(move || keys.remove());
 }

@@ -5,11 +5,11 @@
 
 use leptos::{html::Div, prelude::*};
 
-use crate::models::logs::{LogCursor, LogRecord};
-
-/// Every row is this tall (pixels): the list is virtualised on it, so a row's place is its
-/// index times this, and lines added above or below never move what is on the screen.
-pub const ROW_HEIGHT: f64 = 24.0;
+use super::layout::Layout;
+use crate::{
+    models::logs::{LogCursor, LogRecord},
+    rich::highlight,
+};
 
 #[derive(Clone, Copy)]
 pub struct LogView {
@@ -27,6 +27,10 @@ pub struct LogView {
     pub unseen: RwSignal<usize>,
     /// The line whose JSON is shown.
     pub selected: RwSignal<Option<i64>>,
+    /// The search match gone to last with next/previous (a line's id).
+    pub current_match: RwSignal<Option<i64>>,
+    /// Where each row sits (wrapped or not).
+    pub layout: Layout,
     /// The scrolling list.
     pub viewport: NodeRef<Div>,
     /// The list's `scrollTop` as last seen or set: a scroll to a smaller one is the reader
@@ -45,6 +49,8 @@ impl LogView {
             following: RwSignal::new(true),
             unseen: RwSignal::new(0),
             selected: RwSignal::new(None),
+            current_match: RwSignal::new(None),
+            layout: Layout::new(),
             viewport: NodeRef::new(),
             last_top: StoredValue::new(0.0),
         }
@@ -58,6 +64,7 @@ impl LogView {
         self.following.set(true);
         self.unseen.set(0);
         self.selected.set(None);
+        self.current_match.set(None);
         self.loading_older.set(false);
     }
 
@@ -73,8 +80,9 @@ impl LogView {
         self.lines
             .update(|lines| added = prepend_older(lines, page));
         if added > 0 {
+            let layout = self.layout;
             self.after_render(move |el| {
-                let top = el.scroll_top() as f64 + added as f64 * ROW_HEIGHT;
+                let top = el.scroll_top() as f64 + layout.total(added);
                 el.set_scroll_top(top as i32);
                 top
             });
@@ -102,6 +110,44 @@ impl LogView {
         self.scroll_to_end();
     }
 
+    /// Stops following the tail (the toggle); lines that arrive are counted, not shown.
+    pub fn pause(&self) {
+        self.following.set(false);
+    }
+
+    /// Goes to the next (or previous) line after the current match whose message holds
+    /// `query`, from the newest line held; returns false when the lines held have no further
+    /// one.
+    pub fn go_to_match(&self, query: &str, forward: bool) -> bool {
+        let current = self.current_match.get_untracked();
+        let found = self.lines.with_untracked(|lines| {
+            let from = current.and_then(|id| lines.iter().position(|l| l.id == id));
+            find_match(lines, from, query, forward).map(|at| (at, lines[at].id))
+        });
+        let Some((index, id)) = found else {
+            return false;
+        };
+        self.current_match.set(Some(id));
+        self.following.set(false);
+        let layout = self.layout;
+        self.after_render(move |el| {
+            // The match in the middle of the view.
+            let top = layout.top(index) - (el.client_height() as f64 - layout.height(index)) / 2.0;
+            el.set_scroll_top(top.max(0.0) as i32);
+            el.scroll_top() as f64
+        });
+        true
+    }
+
+    /// Puts row `index` at the top of the view (the rows were placed again: wrapping changed).
+    pub fn show_row(&self, index: usize) {
+        let layout = self.layout;
+        self.after_render(move |el| {
+            el.set_scroll_top(layout.top(index) as i32);
+            el.scroll_top() as f64
+        });
+    }
+
     pub fn scroll_to_end(&self) {
         self.after_render(|el| {
             let top = el.scroll_height() - el.client_height();
@@ -115,10 +161,11 @@ impl LogView {
     fn after_render(&self, place: impl FnOnce(&leptos::web_sys::HtmlDivElement) -> f64 + 'static) {
         let viewport = self.viewport;
         let last_top = self.last_top;
+        // The frame may come after the page is gone.
         request_animation_frame(move || {
-            if let Some(el) = viewport.get_untracked() {
+            if let Some(el) = viewport.try_get_untracked().flatten() {
                 let top = place(&el);
-                last_top.set_value(top);
+                let _ = last_top.try_set_value(top);
             }
         });
     }
@@ -150,6 +197,25 @@ pub fn append_newer(lines: &mut Vec<LogRecord>, page: Vec<LogRecord>) -> usize {
         }
     }
     lines.len() - before
+}
+
+/// The index of the next line after `from` (or, going back, before it) whose message holds
+/// `query`; with no `from`, the search starts past the newest line (so both ways begin at the
+/// tail: next wraps to the oldest held, previous is the newest match).
+pub fn find_match(
+    lines: &[LogRecord],
+    from: Option<usize>,
+    query: &str,
+    forward: bool,
+) -> Option<usize> {
+    let holds = |line: &LogRecord| !highlight::matches(&line.message, query).is_empty();
+    if forward {
+        let start = from.map_or(0, |i| i + 1);
+        (start..lines.len()).find(|&i| holds(&lines[i]))
+    } else {
+        let end = from.unwrap_or(lines.len()).min(lines.len());
+        (0..end).rev().find(|&i| holds(&lines[i]))
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +259,20 @@ mod tests {
         let mut empty = Vec::new();
         assert_eq!(append_newer(&mut empty, vec![line(1, 10), line(2, 10)]), 2);
         assert_eq!(prepend_older(&mut Vec::new(), vec![line(1, 10)]), 1);
+    }
+
+    #[test]
+    fn next_and_previous_walk_the_matching_lines() {
+        let mut lines: Vec<LogRecord> = (1..=6).map(|i| line(i, i * 10)).collect();
+        lines[1].message = "Timeout talking to the provider".into();
+        lines[4].message = "another timeout".into();
+        // From the tail: previous is the newest match, next starts at the oldest.
+        assert_eq!(find_match(&lines, None, "timeout", false), Some(4));
+        assert_eq!(find_match(&lines, None, "timeout", true), Some(1));
+        assert_eq!(find_match(&lines, Some(4), "timeout", false), Some(1));
+        assert_eq!(find_match(&lines, Some(1), "timeout", true), Some(4));
+        assert_eq!(find_match(&lines, Some(1), "timeout", false), None);
+        assert_eq!(find_match(&lines, Some(4), "timeout", true), None);
+        assert_eq!(find_match(&lines, None, "nowhere", true), None);
     }
 }

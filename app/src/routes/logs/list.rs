@@ -7,10 +7,15 @@ use leptos::{either::Either, prelude::*};
 
 use super::{
     filter::level_icon,
-    lines::{LogView, ROW_HEIGHT},
+    layout::{self, ROW_HEIGHT},
+    lines::LogView,
     source::Loader,
 };
-use crate::{format, models::logs::LogRecord, rich::highlight};
+use crate::{
+    format,
+    models::logs::LogRecord,
+    rich::{highlight, pieces_view},
+};
 
 /// Rows rendered beyond each edge of the view, so a fast scroll shows no gap.
 const OVERSCAN: usize = 20;
@@ -26,13 +31,30 @@ pub fn LogList(
 ) -> impl IntoView {
     let top = RwSignal::new(0.0_f64);
     let height = RwSignal::new(800.0_f64);
+    let layout = log.layout;
+    // The rows' places follow the lines, the wrapping and the width.
+    Effect::new(move |_| {
+        layout.wrap.track();
+        layout.columns.track();
+        log.lines.with(|lines| layout.place(lines));
+        // Wrapping with no row to measure until now.
+        if layout.wrap.get_untracked() && layout.columns.get_untracked() == 0 {
+            request_animation_frame(move || measure_columns(log));
+        }
+        // Rows changed height: the view stays at the tail, or at the row it showed on top.
+        if log.following.get_untracked() {
+            log.scroll_to_end();
+        } else if let Some(index) = layout.anchor.get_value() {
+            log.show_row(index);
+        }
+    });
     let range = Memo::new(move |_| {
         let count = log.lines.with(Vec::len);
-        let first = (top.get() / ROW_HEIGHT) as usize;
-        let shown = (height.get() / ROW_HEIGHT).ceil() as usize + 1;
+        let first = layout.index_at(top.get());
+        let last = layout.index_at(top.get() + height.get()) + 1;
         (
             first.saturating_sub(OVERSCAN).min(count),
-            (first + shown + OVERSCAN).min(count),
+            (last + OVERSCAN).min(count),
         )
     });
     let rows = move || {
@@ -45,6 +67,15 @@ pub fn LogList(
                 .collect::<Vec<_>>()
         })
     };
+    // Wrapped, the columns are measured when wrapping starts and when the window's width
+    // changes.
+    Effect::new(move |_| {
+        if layout.wrap.get() {
+            request_animation_frame(move || measure_columns(log));
+        }
+    });
+    let resized = window_event_listener(leptos::ev::resize, move |_| measure_columns(log));
+    on_cleanup(move || resized.remove());
 
     let on_scroll = move |_| {
         let Some(el) = log.viewport.get_untracked() else {
@@ -64,6 +95,10 @@ pub fn LogList(
             // The reader went up: the tail no longer moves the view.
             log.following.set(false);
         }
+        if now != log.last_top.get_value() {
+            // The reader scrolled: the row kept on top when wrapping switched is theirs to move.
+            log.layout.anchor.set_value(None);
+        }
         log.last_top.set_value(now);
         if now < LOAD_OLDER_WITHIN * ROW_HEIGHT {
             loader.load_older();
@@ -78,12 +113,13 @@ pub fn LogList(
             top.set(el.scroll_top() as f64);
         }
     });
-    let total = move || format!("{}px", log.lines.with(Vec::len) as f64 * ROW_HEIGHT);
+    let total = move || format!("{}px", layout.total(log.lines.with(Vec::len)));
 
     view! {
         <div class="logs-list-wrap">
             <div
                 class="panel logs-list mono"
+                id=super::LIST_ID
                 node_ref=log.viewport
                 on:scroll=on_scroll
                 tabindex="0"
@@ -91,7 +127,9 @@ pub fn LogList(
                 aria-label="Log lines, oldest first"
                 data-testid="logs-list"
                 data-following=move || log.following.get().to_string()
+                data-wrap=move || layout.wrap.get().to_string()
             >
+                <span class="logs-probe" aria-hidden="true">{"0".repeat(100)}</span>
                 <div class="logs-spacer" style:height=total>
                     <For each=rows key=|(index, line)| (*index, line.id) let:((index, line))>
                         <LogRow index line log search />
@@ -118,6 +156,43 @@ pub fn LogList(
     }
 }
 
+/// Measures the characters a wrapped line holds, if wrapping; places the rows again when it
+/// changed.
+fn measure_columns(log: LogView) {
+    let layout = log.layout;
+    // Called from a frame or a resize, which may come after the page is gone.
+    if layout.wrap.try_get_untracked() != Some(true) {
+        return;
+    }
+    if let Some(columns) = log
+        .viewport
+        .try_get_untracked()
+        .flatten()
+        .and_then(|el| message_columns(&el))
+    {
+        if columns != layout.columns.get_untracked() {
+            layout.forget();
+            layout.columns.set(columns);
+        }
+    }
+}
+
+/// Characters one wrapped line of the message column holds: its width over the width of one
+/// character (from the list's hidden probe of a hundred), or None while no row is rendered.
+fn message_columns(list: &leptos::web_sys::HtmlDivElement) -> Option<usize> {
+    use leptos::wasm_bindgen::JsCast;
+    let probe = list
+        .query_selector(".logs-probe")
+        .ok()??
+        .dyn_into::<leptos::web_sys::HtmlElement>()
+        .ok()?;
+    let message = list.query_selector(".logs-row .logs-message").ok()??;
+    // A hundred characters: the width in whole pixels is then exact to a hundredth of one.
+    let char_width = f64::from(probe.offset_width()) / 100.0;
+    let width = f64::from(message.client_width());
+    (char_width > 0.0 && width > 0.0).then(|| ((width / char_width).floor() as usize).max(1))
+}
+
 #[component]
 fn LogRow(
     index: usize,
@@ -127,35 +202,29 @@ fn LogRow(
 ) -> impl IntoView {
     let id = line.id;
     let level = line.level.as_str();
-    let fields = line
-        .context
-        .iter()
-        .map(|(key, value)| format!("{key}={}", format::plain(value)))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let fields = layout::fields_text(&line);
+    let wrapped = layout::wrapped_text(&line, &fields);
     let message = line.message.clone();
+    let layout = log.layout;
+    // The message with the search's matches marked; wrapped, the fields follow it (muted).
     let marked = move || {
-        let text = message.clone();
+        let wrap = layout.wrap.get();
+        let text = if wrap {
+            wrapped.clone()
+        } else {
+            message.clone()
+        };
         let marks = search.with(|q| {
             q.as_deref()
                 .map(|q| highlight::matches(&text, q))
                 .unwrap_or_default()
         });
-        let mut pieces = Vec::new();
-        let mut at = 0;
-        for mark in marks {
-            if mark.start > at {
-                pieces.push(Either::Left(text[at..mark.start].to_owned()));
-            }
-            pieces.push(Either::Right(
-                view! { <mark>{text[mark.clone()].to_owned()}</mark> },
-            ));
-            at = mark.end;
-        }
-        if at < text.len() {
-            pieces.push(Either::Left(text[at..].to_owned()));
-        }
-        pieces
+        let tokens = if wrap && text.len() > message.len() {
+            vec![(message.len()..text.len(), highlight::Token::Comment)]
+        } else {
+            Vec::new()
+        };
+        pieces_view(&text, &tokens, &marks)
     };
     let run = line.run.map(|run| {
         let short = run.to_string()[..8].to_owned();
@@ -174,7 +243,9 @@ fn LogRow(
         <div
             class=format!("logs-row level-{level}")
             class:selected=move || log.selected.get() == Some(id)
-            style:top=format!("{}px", index as f64 * ROW_HEIGHT)
+            class:current-match=move || log.current_match.get() == Some(id)
+            style:top=move || format!("{}px", layout.top(index))
+            style:height=move || layout.wrap.get().then(|| format!("{}px", layout.height(index)))
             data-testid="log-line"
             data-id=id.to_string()
             data-level=level
@@ -191,12 +262,14 @@ fn LogRow(
             <span class="logs-run">{run.map(Either::Left).unwrap_or(Either::Right(view! { <span class="muted">"pipescope"</span> }))}</span>
             <span class="logs-step" title=line.step.clone()>{line.step.clone()}</span>
             <span class="logs-message" data-testid="log-message">{marked}</span>
-            <span class="logs-fields" title=fields.clone()>{fields.clone()}</span>
+            <Show when=move || !layout.wrap.get()>
+                <span class="logs-fields" title=fields.clone()>{fields.clone()}</span>
+            </Show>
         </div>
     }
 }
 
-/// The selected line whole, as its JSON.
+/// The selected line whole: its context as key and value, and the line as coloured JSON.
 #[component]
 pub fn LineDetail(log: LogView) -> impl IntoView {
     let line = move || {
@@ -204,16 +277,32 @@ pub fn LineDetail(log: LogView) -> impl IntoView {
         log.lines
             .with(|lines| lines.iter().rev().find(|l| l.id == id).cloned())
     };
+    // The detail is below the list: a click on a row brings it onto the screen.
+    let panel = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move |_| {
+        if let Some(el) = panel.get() {
+            el.scroll_into_view_with_bool(false);
+        }
+    });
     view! {
         {move || line().map(|line| {
             let json = serde_json::to_string_pretty(&line).unwrap_or_default();
+            let coloured = pieces_view(&json, &highlight::syntax(&json), &[]);
+            let context = (!line.context.is_empty()).then(|| view! {
+                <dl class="params mono small logs-context" data-testid="log-context">
+                    {line.context.iter().map(|(key, value)| view! {
+                        <div><dt>{key.clone()}</dt><dd>{format::plain(value)}</dd></div>
+                    }).collect_view()}
+                </dl>
+            });
             view! {
-                <section class="panel logs-detail" data-testid="log-detail" aria-label="The selected line">
+                <section class="panel logs-detail" node_ref=panel data-testid="log-detail" aria-label="The selected line">
                     <header>
                         <h2>"Line " {line.id}</h2>
                         <button class="btn small" on:click=move |_| log.selected.set(None)>"Close"</button>
                     </header>
-                    <pre class="mono small">{json}</pre>
+                    {context}
+                    <pre class="mono small" data-testid="log-json">{coloured}</pre>
                 </section>
             }
         })}

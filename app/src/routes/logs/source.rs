@@ -64,7 +64,7 @@ impl Loader {
         self.log.loading.set(true);
         spawn_local(async move {
             let page = get_page(&filter).await;
-            if this.generation.get_value() != generation {
+            if this.generation.try_get_value() != Some(generation) {
                 return;
             }
             this.log.loading.set(false);
@@ -102,7 +102,7 @@ impl Loader {
                 ..filter
             })
             .await;
-            if this.generation.get_value() != generation {
+            if this.generation.try_get_value() != Some(generation) {
                 return;
             }
             log.loading_older.set(false);
@@ -119,15 +119,17 @@ impl Loader {
     /// A line may have been stored: reads the tail a little later (once for a burst).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn line_arrived(&self) {
-        if self.due.get_value() {
+        // The stream and its timers may call after the page is gone.
+        if self.due.try_get_value() != Some(false) {
             return;
         }
         self.due.set_value(true);
         let this = *self;
         set_timeout(
             move || {
-                this.due.set_value(false);
-                this.read_tail();
+                if this.due.try_set_value(false).is_none() {
+                    this.read_tail();
+                }
             },
             TAIL_DELAY,
         );
@@ -136,7 +138,10 @@ impl Loader {
     /// Reads every line newer than the newest held, a page at a time, and appends them. One
     /// read at a time: a call during one makes it read once more at its end.
     pub fn read_tail(&self) {
-        if self.filter.get_value().is_none() || self.log.loading.get_untracked() {
+        // Also called by the stream and timers, which may outlive the page.
+        if self.filter.try_with_value(Option::is_some) != Some(true)
+            || self.log.loading.try_get_untracked() != Some(false)
+        {
             return;
         }
         if self.tailing.get_value() {
@@ -163,7 +168,7 @@ impl Loader {
                     ..filter
                 })
                 .await;
-                if this.generation.get_value() != generation {
+                if this.generation.try_get_value() != Some(generation) {
                     return;
                 }
                 match page {
