@@ -120,14 +120,14 @@ export async function heldLines(page) {
     const frame = () => new Promise((r) => requestAnimationFrame(r));
     const rows = () => [...list.querySelectorAll('[data-testid="log-line"]')];
     const seen = new Map();
-    for (let top = 0; ; top += Math.max(24, list.clientHeight - 24)) {
+    for (let top = 0; ; top += Math.floor(list.clientHeight / 2)) {
       list.scrollTop = top;
       const want = Math.min(list.scrollTop + list.clientHeight, list.scrollHeight) - 24;
-      while (!rows().some((r) => parseFloat(r.style.top) >= want - 1) || !rows().some((r) => parseFloat(r.style.top) <= list.scrollTop)) {
+      while (!rows().some((r) => r.offsetTop >= want - 1) || !rows().some((r) => r.offsetTop <= list.scrollTop)) {
         await frame();
       }
       for (const r of rows()) {
-        seen.set(parseFloat(r.style.top), {
+        seen.set(r.offsetTop, {
           id: Number(r.dataset.id),
           level: r.dataset.level,
           message: r.querySelector('[data-testid="log-message"]').textContent,
@@ -145,7 +145,7 @@ export const rowsInView = (page) =>
     const list = document.querySelector('[data-testid="logs-list"]');
     const bottom = list.scrollTop + list.clientHeight;
     return [...list.querySelectorAll('[data-testid="log-line"]')]
-      .map((r) => ({ top: parseFloat(r.style.top), id: Number(r.dataset.id), message: r.querySelector('[data-testid="log-message"]').textContent }))
+      .map((r) => ({ top: r.offsetTop, id: Number(r.dataset.id), message: r.querySelector('[data-testid="log-message"]').textContent }))
       .filter((r) => r.top + 24 > list.scrollTop && r.top < bottom)
       .sort((a, b) => a.top - b.top);
   });
@@ -160,7 +160,7 @@ export async function waitForLastShown(page, message) {
       const list = document.querySelector('[data-testid="logs-list"]');
       if (list.scrollTop + list.clientHeight < list.scrollHeight - 1) return false;
       const rows = [...list.querySelectorAll('[data-testid="log-line"]')];
-      const last = rows.reduce((a, b) => (parseFloat(b.style.top) > parseFloat(a?.style.top ?? -1) ? b : a), null);
+      const last = rows.reduce((a, b) => (b.offsetTop > (a?.offsetTop ?? -1) ? b : a), null);
       return last?.querySelector('[data-testid="log-message"]').textContent === message;
     },
     message,

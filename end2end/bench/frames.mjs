@@ -12,7 +12,7 @@
 // Long animation frames and long tasks are collected as well; the browser reports both from 50 ms.
 import {
   events, seconds, ingest, startStreamedRun, otherRuns, chunkStream, play, openLivePage,
-  summarize, ms, printTable, withServerAndBrowser, sleep,
+  summarize, ms, printTable, withServerAndBrowser, sleep, frameProbe, intervalsOf, framesBetween, busyOf,
 } from './lib.mjs';
 
 const CHUNKS_PER_SECOND = 50;
@@ -27,45 +27,6 @@ const LIFECYCLE = [
   [800, 'step', (id) => events.stepCompleted(id, 'summarize', 300, 80)],
   [900, 'completed', (id) => events.pipelineCompleted(id, 120, 900)],
 ];
-
-// Runs in the page before its scripts. Per frame, by performance.now(): its vsync timestamp, when
-// its rAF callback ran, and when the main thread was free again (a message posted from the
-// callback runs after the frame's rendering work); plus long animation frames and long tasks.
-function frameProbe() {
-  const probe = { frames: [], loaf: [], longtasks: [] };
-  window.__frames = probe;
-  const channel = new MessageChannel();
-  channel.port1.onmessage = (e) => { probe.frames[e.data].free = performance.now(); };
-  const tick = (vsync) => {
-    channel.port2.postMessage(probe.frames.push({ vsync, ran: performance.now() }) - 1);
-    requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-  // What a long animation frame spent its time on: scripts (and the longest one's invoker), and
-  // rendering (from renderStart: rAF callbacks, style, layout, paint).
-  const describe = (e) => {
-    const scripts = e.scripts ?? [];
-    const longest = scripts.reduce((a, b) => (b.duration > (a?.duration ?? -1) ? b : a), null);
-    return {
-      scripts: scripts.reduce((sum, x) => sum + x.duration, 0),
-      rendering: e.renderStart > 0 ? e.startTime + e.duration - e.renderStart : 0,
-      longest: longest ? `${longest.invokerType} ${longest.invoker} (${longest.duration.toFixed(0)} ms)` : '',
-    };
-  };
-  for (const [type, list] of [['long-animation-frame', probe.loaf], ['longtask', probe.longtasks]]) {
-    if (!PerformanceObserver.supportedEntryTypes.includes(type)) continue;
-    new PerformanceObserver((entries) => {
-      for (const e of entries.getEntries()) {
-        list.push({ start: e.startTime, duration: e.duration, ...(type === 'long-animation-frame' ? describe(e) : {}) });
-      }
-    }).observe({ type, buffered: true });
-  }
-}
-
-const intervalsOf = (times) => times.slice(1).map((t, i) => t - times[i]);
-/** The frames whose vsync fell in [from, to) (page time) and whose main-thread work is known. */
-const framesBetween = (probe, from, to) => probe.frames.filter((f) => f.vsync >= from && f.vsync < to && f.free !== undefined);
-const busyOf = (frames) => frames.map((f) => f.free - f.vsync);
 
 /** Rows for the two tables, for the frames between `from` and `to` (page time). */
 function phase(name, probe, from, to) {

@@ -1,6 +1,7 @@
-// Shared by the dashboard benchmarks: the ingest API as a paced event source, a page opened with
-// probes installed before its first script, and the figures as tables. The server and the browser
-// come from ../support.mjs (scripts/bench/dashboard sets the PIPESCOPE_* variables it reads).
+// Shared by the browser benchmarks (the dashboard's and the log viewer's): the ingest API as a
+// paced event source, a page opened with probes installed before its first script, frame times,
+// and the figures as tables. The server and the browser come from ../support.mjs
+// (scripts/bench/dashboard and scripts/bench/logs-browser set the PIPESCOPE_* variables it reads).
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -103,6 +104,45 @@ export async function openLivePage(browser, url, probes = []) {
   await opened.page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
   return opened;
 }
+
+// Runs in the page before its scripts. Per frame, by performance.now(): its vsync timestamp, when
+// its rAF callback ran, and when the main thread was free again (a message posted from the
+// callback runs after the frame's rendering work); plus long animation frames and long tasks.
+export function frameProbe() {
+  const probe = { frames: [], loaf: [], longtasks: [] };
+  window.__frames = probe;
+  const channel = new MessageChannel();
+  channel.port1.onmessage = (e) => { probe.frames[e.data].free = performance.now(); };
+  const tick = (vsync) => {
+    channel.port2.postMessage(probe.frames.push({ vsync, ran: performance.now() }) - 1);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  // What a long animation frame spent its time on: scripts (and the longest one's invoker), and
+  // rendering (from renderStart: rAF callbacks, style, layout, paint).
+  const describe = (e) => {
+    const scripts = e.scripts ?? [];
+    const longest = scripts.reduce((a, b) => (b.duration > (a?.duration ?? -1) ? b : a), null);
+    return {
+      scripts: scripts.reduce((sum, x) => sum + x.duration, 0),
+      rendering: e.renderStart > 0 ? e.startTime + e.duration - e.renderStart : 0,
+      longest: longest ? `${longest.invokerType} ${longest.invoker} (${longest.duration.toFixed(0)} ms)` : '',
+    };
+  };
+  for (const [type, list] of [['long-animation-frame', probe.loaf], ['longtask', probe.longtasks]]) {
+    if (!PerformanceObserver.supportedEntryTypes.includes(type)) continue;
+    new PerformanceObserver((entries) => {
+      for (const e of entries.getEntries()) {
+        list.push({ start: e.startTime, duration: e.duration, ...(type === 'long-animation-frame' ? describe(e) : {}) });
+      }
+    }).observe({ type, buffered: true });
+  }
+}
+
+export const intervalsOf = (times) => times.slice(1).map((t, i) => t - times[i]);
+/** The frames whose vsync fell in [from, to) (page time) and whose main-thread work is known. */
+export const framesBetween = (probe, from, to) => probe.frames.filter((f) => f.vsync >= from && f.vsync < to && f.free !== undefined);
+export const busyOf = (frames) => frames.map((f) => f.free - f.vsync);
 
 /** Nearest-rank percentiles of `values` (ms). */
 export function summarize(values) {

@@ -6,7 +6,8 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { EVENTUALLY, closePages, events, ingest, launchBrowser, openPage, screenshot, startPipescope } from '../support.mjs';
+import { closePages, events, ingest, launchBrowser, openPage, screenshot, startPipescope } from '../support.mjs';
+import { chooseLevelsAndSearch, heldLines, lastShown, waitForCount } from '../logs-support.mjs';
 
 let server;
 let browser;
@@ -61,51 +62,6 @@ async function apiLines(query) {
   return page.lines;
 }
 
-const count = (page) => page.textContent('[data-testid="logs-count"]');
-
-async function waitForCount(page, n) {
-  await page.waitForFunction(
-    (n) => document.querySelector('[data-testid="logs-count"]')?.textContent.startsWith(`${n.toLocaleString('en-US')} lines`),
-    n,
-    { timeout: EVENTUALLY },
-  );
-}
-
-/**
- * Every line the list holds, oldest first, read by scrolling it from top to bottom (only the
- * rows in view are in the DOM); waits at each place until rows cover the view.
- */
-async function heldLines(page) {
-  return page.evaluate(async () => {
-    const list = document.querySelector('[data-testid="logs-list"]');
-    const frame = () => new Promise((r) => requestAnimationFrame(r));
-    const rows = () => [...list.querySelectorAll('[data-testid="log-line"]')];
-    const seen = new Map();
-    for (let top = 0; ; top += Math.floor(list.clientHeight / 2)) {
-      list.scrollTop = top;
-      const want = Math.min(list.scrollTop + list.clientHeight, list.scrollHeight) - 24;
-      while (!rows().some((r) => parseFloat(r.style.top) >= want - 1) || !rows().some((r) => parseFloat(r.style.top) <= list.scrollTop)) {
-        await frame();
-      }
-      for (const r of rows()) {
-        seen.set(parseFloat(r.style.top), { id: Number(r.dataset.id), message: r.querySelector('[data-testid="log-message"]').textContent });
-      }
-      if (list.scrollTop + list.clientHeight >= list.scrollHeight) break;
-    }
-    return [...seen.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-  });
-}
-
-/** The message of the last row in view. */
-const lastShown = (page) =>
-  page.evaluate(() => {
-    const list = document.querySelector('[data-testid="logs-list"]');
-    const bottom = list.scrollTop + list.clientHeight;
-    const rows = [...list.querySelectorAll('[data-testid="log-line"]')].filter((r) => parseFloat(r.style.top) < bottom);
-    rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
-    return rows.at(-1)?.querySelector('[data-testid="log-message"]').textContent;
-  });
-
 test('lines arrive live in order, filters agree with the API, pausing loses none, export matches', async () => {
   const run = await startRun('e2e-logs');
   const base = Date.now();
@@ -145,13 +101,7 @@ test('lines arrive live in order, filters agree with the API, pausing loses none
   assert.equal(await page.locator('[data-testid="logs-new-lines"]').count(), 0);
 
   // Levels and search, in the address; the lines are the API's.
-  await page.click('[data-testid="logs-level-warn"]');
-  await page.waitForURL(/level=warn/);
-  await page.click('[data-testid="logs-level-error"]');
-  await page.waitForURL(/level=warn,error/);
-  await page.fill('[data-testid="logs-q"]', 'timeout');
-  await page.press('[data-testid="logs-q"]', 'Enter');
-  await page.waitForURL(/q=timeout/);
+  await chooseLevelsAndSearch(page, ['warn', 'error'], 'timeout');
   const query = `run=${run}&level=warn,error&q=timeout`;
   assert.equal(new URL(page.url()).search, `?level=warn,error&run=${run}&q=timeout`);
   const expected = await apiLines(query);
@@ -231,20 +181,39 @@ test('scrolling up pages in older lines down to the first, without moving what i
   assert.deepEqual(problems, []);
 });
 
-test('a bad filter shows the server’s reason, and a run links to its lines', async () => {
-  const from = '2026-12-06T11:00:00Z';
-  const to = '2026-12-06T10:00:00Z';
-  const res = await fetch(`${server.url}/api/logs?from=${from}&to=${to}`);
-  assert.equal(res.status, 400);
-  const { error } = await res.json();
-  const { page, problems } = await openPage(browser, `${server.url}/logs?from=${from}&to=${to}`);
-  await page.locator('[data-testid="logs-error"]').waitFor();
-  assert.equal(await page.textContent('[data-testid="logs-error-message"]'), error);
-  assert.equal(await page.locator('[data-testid="logs-list"]').count(), 0);
+test('a bad filter shows what to fix instead of lines: reversed time range, unknown level, huge page size', async () => {
+  const cases = [
+    ['from=2026-12-06T11:00:00Z&to=2026-12-06T10:00:00Z', 'to', /reversed.*swap them/],
+    ['level=info,fatal', 'level', /unknown level "fatal"; the levels are trace, debug, info, warn, error/],
+    ['limit=5000', 'limit', /page size 5000 is over the limit of 1000 lines/],
+  ];
+  for (const [query, field, says] of cases) {
+    const res = await fetch(`${server.url}/api/logs?${query}`);
+    assert.equal(res.status, 400, query);
+    const { error, path } = await res.json();
+    assert.equal(path, field, query);
+    assert.match(error, says);
+    const { page, problems } = await openPage(browser, `${server.url}/logs?${query}`);
+    await page.locator('[data-testid="logs-error"]').waitFor();
+    assert.equal(await page.textContent('[data-testid="logs-error-message"]'), error, query);
+    assert.match(await page.textContent('[data-testid="logs-error"]'), new RegExp(`\`${field}\`: `));
+    assert.equal(await page.locator('[data-testid="logs-list"]').count(), 0, query);
+    assert.deepEqual(problems, []);
+  }
 
+  // Typed into the filter bar, a reversed range is refused there, before any request.
+  const { page, problems } = await openPage(browser, `${server.url}/logs`);
+  await page.fill('[data-testid="logs-from"]', '2026-12-06T11:00:00Z');
+  await page.fill('[data-testid="logs-to"]', '2026-12-06T10:00:00Z');
+  await page.click('[data-testid="logs-apply"]');
+  await page.locator('[data-testid="logs-filter-problem"]', { hasText: 'reversed' }).waitFor();
+  assert.equal(new URL(page.url()).search, '');
+  assert.deepEqual(problems, []);
+});
+
+test('a run links to its lines', async () => {
   const run = await startRun('e2e-logs-link');
   await reportLines(run, 0, 3, Date.now());
-  assert.deepEqual(problems, []);
   const runPage = await openPage(browser, `${server.url}/runs/${run}`);
   await runPage.page.click('[data-testid="view-logs"]');
   await runPage.page.waitForURL(`${server.url}/logs?run=${run}`);
