@@ -94,13 +94,12 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         }
     );
     let stopping = state.shutdown.clone();
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Ends the open event streams, which would otherwise hold the shutdown forever.
-            stopping.send_replace(true);
-        })
-        .await;
+    let served = http::serve::serve(listener, app(state.clone()), async move {
+        shutdown_signal().await;
+        // Ends the open event streams, which would otherwise hold the shutdown forever.
+        stopping.send_replace(true);
+    })
+    .await;
     // Everything published is delivered and written before the database goes away.
     state.shut_down().await;
     database.close().await;

@@ -15,6 +15,7 @@ pub mod claims;
 pub mod partials;
 pub mod relay;
 mod sequencer;
+pub mod wire;
 pub mod writer;
 
 use std::{
@@ -27,6 +28,7 @@ use std::{
 };
 
 use app::models::{Event, EventBody};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -36,23 +38,39 @@ use uuid::Uuid;
 use crate::db::projection::Origin;
 use writer::EventWriter;
 
-/// An event as the bus hands it out: numbered, and serialised once for every subscriber
-/// (with a thousand SSE clients, serialising per client would dominate the bus's CPU time).
+/// An event as the bus hands it out: numbered, and encoded once for every subscriber (with a
+/// thousand SSE clients, encoding per client would dominate the bus's CPU time).
 #[derive(Debug)]
 pub struct Delivered {
     event: Event,
-    json: String,
+    /// The event's Server-Sent Events frame, its JSON the `data:` line from `json_at`.
+    frame: Bytes,
+    json_at: usize,
 }
 
 impl Delivered {
     pub fn new(event: Event) -> Self {
         let json = serde_json::to_string(&event).unwrap_or_default();
-        Self { event, json }
+        // serde_json escapes line breaks inside strings and writes none between tokens, so the
+        // JSON is one `data:` line, followed by the frame's two line breaks.
+        debug_assert!(!json.contains(['\n', '\r']));
+        let frame = wire::frame(Some(event.seq), event.name(), &json);
+        let json_at = frame.len() - json.len() - 2;
+        Self {
+            event,
+            frame,
+            json_at,
+        }
     }
 
     /// The event as JSON, exactly as sent on the wire.
     pub fn json(&self) -> &str {
-        &self.json
+        std::str::from_utf8(&self.frame[self.json_at..self.frame.len() - 2]).unwrap_or_default()
+    }
+
+    /// The event as `GET /api/events` sends it (`id:`, `event:`, `data:`), shared, not copied.
+    pub fn frame(&self) -> Bytes {
+        self.frame.clone()
     }
 }
 

@@ -13,22 +13,23 @@ use app::models::{
     EventBody,
 };
 use axum::{
+    body::Body,
     extract::{Query, State},
-    http::{header, HeaderMap, HeaderValue},
-    response::{
-        sse::{self, Sse},
-        IntoResponse, Response,
-    },
+    http::{header, HeaderMap, HeaderName},
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use futures::Stream;
 use serde::Deserialize;
+use sqlx::PgPool;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::error::ApiError;
 use crate::{
-    bus::{Delivered, Filter, Next, Replay},
+    bus::{wire, Filter, Next, Replay},
     db,
     state::AppState,
 };
@@ -68,14 +69,19 @@ async fn stream(
         _ => None,
     };
 
-    // Keep-alive comments come from the stream's own timer: axum's KeepAlive re-arms a timer on
-    // every event, which with a thousand subscribers is a timer-wheel update per delivery.
-    let mut response = Sse::new(events(state, filter, after)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tells nginx-style proxies not to buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    // The frames are written here rather than by axum's `Sse`, which encodes every event for
+    // every subscriber and sends each as its own write: a live event's frame is encoded once by
+    // the bus and shared, and a replay writes many frames at once.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // Tells nginx-style proxies not to buffer the stream.
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(events(state, filter, after)),
+    )
+        .into_response())
 }
 
 fn parse_filter(query: &StreamQuery) -> Result<Filter, ApiError> {
@@ -96,14 +102,22 @@ fn parse_filter(query: &StreamQuery) -> Result<Filter, ApiError> {
     Ok(Filter { execution, step })
 }
 
+/// A replay writes its frames in buffers of about this size: one write for many events, and
+/// what a replaying client holds beside its page of rows.
+const REPLAY_WRITE: usize = 64 * 1024;
+
 fn events(
     state: AppState,
     filter: Filter,
     after: Option<i64>,
-) -> impl Stream<Item = Result<sse::Event, Infallible>> {
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let (mut subscription, replay) = state.bus.subscribe(filter.clone(), after);
     let mut shutdown = state.shutdown.subscribe();
     let live = state.live;
+    // Of the state, only the pool (for a replay from the store) is kept for the stream's whole
+    // life: every open stream holds what it captures.
+    let pool = state.pool.clone();
+    drop(state);
     async_stream::stream! {
         // After a read from Postgres with no upper bound, events flushed between subscribing and
         // reading arrive both ways: live ones up to here were already sent.
@@ -112,35 +126,49 @@ fn events(
             Replay::Nothing => {}
             Replay::Window(events) => {
                 for event in events {
-                    yield Ok(numbered(&event));
+                    yield Ok(event.frame());
                 }
             }
             Replay::Store { after, before, then } => {
                 // Counted first, so a client too far behind costs one index scan, not a read.
-                // Boxed (here and below): kept inline, these rarely used futures would enlarge
-                // every connection's state for its whole life.
-                match Box::pin(db::events::count_after(&state.pool, after, before, live.replay_limit + 1)).await {
+                // Boxed: kept inline, this rarely used future would enlarge every connection's
+                // state for its whole life.
+                match Box::pin(db::events::count_after(&pool, after, before, live.replay_limit + 1)).await {
                     Ok((count, _)) if count > live.replay_limit => {
                         yield Ok(resync("too far behind to replay", None));
                     }
                     Ok((_, newest)) => {
-                        // Page by page up to the newest event counted, so memory is one page
-                        // whatever the size, and events flushed meanwhile come live instead.
-                        let follow = db::events::Follow {
-                            execution: filter.execution,
-                            step: filter.step.as_deref(),
-                        };
+                        // Page by page up to the newest event counted, so memory is at most two
+                        // pages whatever the size, and events flushed meanwhile come live instead.
+                        // The next page is read while this one is sent.
                         let (mut cursor, mut failed) = (after, false);
-                        while let Some(through) = newest.filter(|&newest| cursor < newest) {
-                            let page = Box::pin(db::events::page_after(&state.pool, cursor, through, follow, live.replay_page)).await;
+                        let mut reading = newest
+                            .filter(|&newest| cursor < newest)
+                            .map(|through| read_page(&pool, &filter, cursor, through, live.replay_page));
+                        while let Some(page) = reading.take() {
+                            let page = match page.await {
+                                Ok(Ok(page)) => Ok(page),
+                                Ok(Err(error)) => Err(error.to_string()),
+                                Err(error) => Err(format!("the read stopped: {error}")),
+                            };
                             match page {
-                                Ok(page) => {
+                                Ok((page, through)) => {
                                     cursor = match page.last() {
                                         Some(last) if page.len() as i64 == live.replay_page => last.seq,
                                         _ => through,
                                     };
+                                    reading = newest
+                                        .filter(|&newest| cursor < newest)
+                                        .map(|through| read_page(&pool, &filter, cursor, through, live.replay_page));
+                                    let mut out = BytesMut::new();
                                     for event in &page {
-                                        yield Ok(stored(event));
+                                        write_stored(&mut out, event);
+                                        if out.len() >= REPLAY_WRITE {
+                                            yield Ok(out.split().freeze());
+                                        }
+                                    }
+                                    if !out.is_empty() {
+                                        yield Ok(out.freeze());
                                     }
                                 }
                                 Err(error) => {
@@ -156,7 +184,7 @@ fn events(
                                 replayed_through = newest;
                             }
                             for event in then {
-                                yield Ok(numbered(&event));
+                                yield Ok(event.frame());
                             }
                         }
                     }
@@ -176,7 +204,7 @@ fn events(
                 next = subscription.next() => match next {
                     Next::Event(event) => {
                         if replayed_through.is_none_or(|through| event.seq > through) {
-                            yield Ok(numbered(&event));
+                            yield Ok(event.frame());
                         }
                     }
                     Next::Lagged(lost) => yield Ok(resync("this connection fell behind", Some(lost))),
@@ -185,29 +213,39 @@ fn events(
                 _ = heartbeat.tick() => yield Ok(unnumbered(&EventBody::BusHeartbeat(Heartbeat {
                     interval_ms: live.heartbeat.as_millis() as u64,
                 }))),
-                _ = keep_alive.tick() => yield Ok(sse::Event::default().comment("")),
+                _ = keep_alive.tick() => yield Ok(Bytes::from_static(wire::KEEP_ALIVE)),
                 _ = shutdown.changed() => break,
             }
         }
     }
 }
 
-fn numbered(event: &Delivered) -> sse::Event {
-    sse::Event::default()
-        .id(event.seq.to_string())
-        .event(event.name())
-        .data(event.json())
+/// Starts reading one page of a replay (`cursor < seq <= through`) in a task of its own, so it
+/// proceeds while the stream sends the page before; a stream that ends stops it.
+fn read_page(
+    pool: &PgPool,
+    filter: &Filter,
+    cursor: i64,
+    through: i64,
+    limit: i64,
+) -> AbortOnDropHandle<Result<(Vec<db::events::StoredText>, i64), sqlx::Error>> {
+    let (pool, execution, step) = (pool.clone(), filter.execution, filter.step.clone());
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let follow = db::events::Follow {
+            execution,
+            step: step.as_deref(),
+        };
+        let page = db::events::page_after(&pool, cursor, through, follow, limit).await?;
+        Ok((page, through))
+    }))
 }
 
 /// A stored event, sent on without decoding its JSON.
-fn stored(event: &db::events::StoredText) -> sse::Event {
-    sse::Event::default()
-        .id(event.seq.to_string())
-        .event(&event.name)
-        .data(stored_json(event))
+fn write_stored(out: &mut BytesMut, event: &db::events::StoredText) {
+    wire::write_frame(out, Some(event.seq), &event.name, &stored_json(event));
 }
 
-/// The event as [`Delivered::json`] has it: `seq`, `at`, `event` and `data` in that order and
+/// The event as [`crate::bus::Delivered::json`] has it: `seq`, `at`, `event` and `data` in that order and
 /// written the same way; `data` is the stored text, the same JSON value with its object keys in
 /// `jsonb`'s order and its spacing.
 fn stored_json(event: &db::events::StoredText) -> String {
@@ -225,23 +263,22 @@ fn stored_json(event: &db::events::StoredText) -> String {
 }
 
 /// Bus signals: not part of the numbered stream.
-fn unnumbered(body: &EventBody) -> sse::Event {
+fn unnumbered(body: &EventBody) -> Bytes {
     #[derive(serde::Serialize)]
     struct Unnumbered<'a> {
         at: chrono::DateTime<Utc>,
         #[serde(flatten)]
         body: &'a EventBody,
     }
-    sse::Event::default().event(body.name()).data(
-        serde_json::to_string(&Unnumbered {
-            at: Utc::now(),
-            body,
-        })
-        .unwrap_or_default(),
-    )
+    let json = serde_json::to_string(&Unnumbered {
+        at: Utc::now(),
+        body,
+    })
+    .unwrap_or_default();
+    wire::frame(None, body.name(), &json)
 }
 
-fn resync(reason: &str, dropped: Option<u64>) -> sse::Event {
+fn resync(reason: &str, dropped: Option<u64>) -> Bytes {
     unnumbered(&EventBody::BusResync(Resync {
         reason: reason.to_string(),
         dropped,
@@ -255,7 +292,39 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::db::events::StoredText;
+    use crate::{bus::Delivered, db::events::StoredText};
+
+    #[tokio::test]
+    async fn frames_are_written_as_axums_sse_writes_them() {
+        use axum::response::sse::{Event as SseEvent, Sse};
+        let cases = [
+            (Some(42), "step:started", r#"{"seq":42,"data":{"a":"b"}}"#),
+            (None, "bus:heartbeat", r#"{"interval_ms":10000}"#),
+            (Some(7), "log:entry", "two\nlines\r\nand\ra last"),
+            (Some(8), "log:entry", ""),
+        ];
+        for (id, name, data) in cases {
+            let mut event = SseEvent::default();
+            if let Some(id) = id {
+                event = event.id(id.to_string());
+            }
+            let event = event.event(name).data(data);
+            let mut ours = BytesMut::new();
+            wire::write_frame(&mut ours, id, name, data);
+            assert_eq!(axum_bytes(event).await, ours, "{name} {data:?}");
+            assert_eq!(wire::frame(id, name, data), ours);
+        }
+        let keep_alive = SseEvent::default().comment("");
+        assert_eq!(axum_bytes(keep_alive).await, wire::KEEP_ALIVE);
+
+        async fn axum_bytes(event: SseEvent) -> Bytes {
+            let stream = futures::stream::iter([Ok::<_, Infallible>(event)]);
+            let body = Sse::new(stream).into_response().into_body();
+            axum::body::to_bytes(body, usize::MAX)
+                .await
+                .expect("a body")
+        }
+    }
 
     /// The `data` of an event as serde writes it: what a store keeping text would hold.
     fn data_text(body: &EventBody) -> String {

@@ -6,4 +6,5 @@ pub mod health;
 pub mod ingest;
 pub mod logs;
 pub mod runs;
+pub mod serve;
 pub mod static_files;

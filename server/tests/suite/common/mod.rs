@@ -91,7 +91,12 @@ pub async fn serve(state: AppState) -> SocketAddr {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = server::app(state);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    // As pipescope serves (`server::run`), so the tests cover its connection handling too.
+    tokio::spawn(server::http::serve::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
     addr
 }
 
