@@ -15,7 +15,7 @@ import { EVENTUALLY, ReportedRun, openPage, usePipescope } from '../support.mjs'
  * raising it needs a reason in the commit that does.
  */
 const BUDGET = 250 * 1024;
-const CEILING = 517_000; // measured 516,342 B: the /logs route and its link in the navigation (its page is a chunk)
+const CEILING = 516_500; // measured 515,773 B: Ctrl+L opens /logs, the run log lost its focus machinery
 
 const shared = usePipescope();
 

@@ -220,12 +220,16 @@ pub fn ExportLinks(filter: Memo<Result<LogFilter, LogFilterError>>) -> impl Into
             false => format!("/api/logs/export?{query}&format={format}"),
         }
     };
+    // A filter that cannot be used exports nothing (its links would otherwise fall back to
+    // every line).
     view! {
+        <Show when=move || filter.with(Result::is_ok)>
         <div class="logs-export" role="group" aria-label="Export">
             <span class="muted small">"Export"</span>
             <a class="btn small" href=move || href("text") download="" data-testid="logs-export-text">"Text"</a>
             <a class="btn small" href=move || href("jsonl") download="" data-testid="logs-export-jsonl">"JSON lines"</a>
         </div>
+        </Show>
     }
 }
 

@@ -33,6 +33,10 @@ pub struct LogView {
     pub layout: Layout,
     /// The scrolling list.
     pub viewport: NodeRef<Div>,
+    /// The list's `scrollTop` and height as last seen: which rows are rendered.
+    pub top: RwSignal<f64>,
+    pub height: RwSignal<f64>,
+
     /// The list's `scrollTop` as last seen or set: a scroll to a smaller one is the reader
     /// going up, which pauses following.
     pub last_top: StoredValue<f64>,
@@ -52,6 +56,8 @@ impl LogView {
             current_match: RwSignal::new(None),
             layout: Layout::new(),
             viewport: NodeRef::new(),
+            top: RwSignal::new(0.0),
+            height: RwSignal::new(800.0),
             last_top: StoredValue::new(0.0),
         }
     }
@@ -161,11 +167,16 @@ impl LogView {
     fn after_render(&self, place: impl FnOnce(&leptos::web_sys::HtmlDivElement) -> f64 + 'static) {
         let viewport = self.viewport;
         let last_top = self.last_top;
+        let (shown_top, shown_height) = (self.top, self.height);
         // The frame may come after the page is gone.
         request_animation_frame(move || {
             if let Some(el) = viewport.try_get_untracked().flatten() {
                 let top = place(&el);
                 let _ = last_top.try_set_value(top);
+                // The rows rendered follow the place even when the browser sends no scroll
+                // event (a place it was already at, after the list shrank under it).
+                shown_top.try_set(f64::from(el.scroll_top()));
+                shown_height.try_set(f64::from(el.client_height()));
             }
         });
     }

@@ -29,8 +29,7 @@ pub fn LogList(
     /// The search, to mark in the messages.
     search: Signal<Option<String>>,
 ) -> impl IntoView {
-    let top = RwSignal::new(0.0_f64);
-    let height = RwSignal::new(800.0_f64);
+    let (top, height) = (log.top, log.height);
     let layout = log.layout;
     // The rows' places follow the lines, the wrapping and the width.
     Effect::new(move |_| {
@@ -92,8 +91,15 @@ pub fn LogList(
             }
             log.unseen.set(0);
         } else if now < log.last_top.get_value() {
-            // The reader went up: the tail no longer moves the view.
+            // The reader went up: the tail no longer moves the view. A wheel leaves the focus
+            // on the body, where the page's keys (End) would not reach: the list takes it.
             log.following.set(false);
+            if document()
+                .active_element()
+                .is_none_or(|e| e.tag_name() == "BODY")
+            {
+                let _ = el.focus();
+            }
         }
         if now != log.last_top.get_value() {
             // The reader scrolled: the row kept on top when wrapping switched is theirs to move.

@@ -46,7 +46,8 @@ pub fn LogsPage() -> impl IntoView {
         }
     };
     // `End` follows the tail again; `n` and `N` go to the next and previous match. Not while
-    // typing into a field.
+    // typing into a field. (Scrolling the list up gives it the focus if nothing had it, so the
+    // keys work after a wheel scroll too.)
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let typing = event_target::<leptos::web_sys::Element>(&ev).tag_name() == "INPUT";
         if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {

@@ -16,6 +16,10 @@ use crate::models::logs::{LogCursor, LogFilter, LogPage, MAX_PAGE_SIZE};
 /// into the store (it is written within 100 ms), and a burst of lines is read at once.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 const TAIL_DELAY: Duration = Duration::from_millis(250);
+/// And once more this much later, for a line the store took longer to write (a busy writer):
+/// otherwise it would wait for the next event or heartbeat (10 s).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+const TAIL_AGAIN: Duration = Duration::from_millis(1500);
 
 /// Loads a filter's lines into a [`LogView`]. A new filter starts a new generation: what a
 /// read for an earlier filter brings back is dropped.
@@ -129,6 +133,7 @@ impl Loader {
             move || {
                 if this.due.try_set_value(false).is_none() {
                     this.read_tail();
+                    set_timeout(move || this.read_tail(), TAIL_AGAIN - TAIL_DELAY);
                 }
             },
             TAIL_DELAY,
