@@ -122,10 +122,16 @@ export async function heldLines(page) {
     const seen = new Map();
     for (let top = 0; ; top += Math.floor(list.clientHeight / 2)) {
       list.scrollTop = top;
-      const want = Math.min(list.scrollTop + list.clientHeight, list.scrollHeight) - 24;
-      while (!rows().some((r) => r.offsetTop >= want - 1) || !rows().some((r) => r.offsetTop <= list.scrollTop)) {
-        await frame();
-      }
+      // Every 24 px slot of the view must hold a row before any is read: the rows follow a
+      // scroll a render later, and a row at the top and one at the bottom alone do not say the
+      // ones between (or the first ones) are in yet.
+      const covered = () => {
+        const tops = new Set(rows().map((r) => r.offsetTop));
+        const last = Math.min(list.scrollTop + list.clientHeight, list.scrollHeight) - 24;
+        for (let t = Math.floor(list.scrollTop / 24) * 24; t <= last; t += 24) if (!tops.has(t)) return false;
+        return true;
+      };
+      while (!covered()) await frame();
       for (const r of rows()) {
         seen.set(r.offsetTop, {
           id: Number(r.dataset.id),

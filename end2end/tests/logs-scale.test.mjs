@@ -186,12 +186,12 @@ test('10,000 lines at 1,000 lines/s: all arrive in order, pausing loses none, fi
     await page.waitForURL(`${server.url}/logs`);
   };
   await clear();
-  await page.click('[data-testid="logs-level-error"]');
-  await page.waitForURL(/level=error$/);
   await page.fill('[data-testid="logs-pipeline"]', 'scale-b');
   await page.fill('[data-testid="logs-step"]', 'parse');
   await page.click('[data-testid="logs-apply"]');
   await page.waitForURL(/step=parse/);
+  await page.click('[data-testid="logs-level-error"]');
+  await page.waitForURL(/level=error/);
   await check(
     'pipeline, step and level',
     "p.pipeline_name = 'scale-b' AND l.step_name = 'parse' AND l.level = 'error'",
