@@ -120,6 +120,11 @@ export async function heldLines(page) {
     const frame = () => new Promise((r) => requestAnimationFrame(r));
     const rows = () => [...list.querySelectorAll('[data-testid="log-line"]')];
     const seen = new Map();
+    // New lines are placed (a following list moved to its end) by a frame the page requested as
+    // they came in, before the count this is called after could show them: let that frame pass
+    // first, or it moves the list while the rows are read (the first rows were then skipped).
+    await frame();
+    await frame();
     for (let top = 0; ; top += Math.floor(list.clientHeight / 2)) {
       list.scrollTop = top;
       // Every 24 px slot of the view must hold a row before any is read: the rows follow a
