@@ -82,15 +82,13 @@ pub fn MobileTabs(panels: Panels) -> impl IntoView {
     }
 }
 
-impl Panels {
-    /// Focuses the element `id`, if the page has it.
-    pub fn focus(self, id: &'static str) {
-        use leptos::wasm_bindgen::JsCast;
-        if let Some(element) = document()
-            .get_element_by_id(id)
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            let _ = element.focus();
-        }
+/// Focuses the page's element `id`, if it has one (a shortcut's target).
+pub fn focus(id: &str) {
+    use leptos::wasm_bindgen::JsCast;
+    if let Some(element) = document()
+        .get_element_by_id(id)
+        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+    {
+        let _ = element.focus();
     }
 }

@@ -7,7 +7,11 @@ use leptos::{prelude::*, task::spawn_local};
 use leptos_router::hooks::use_navigate;
 use uuid::Uuid;
 
-use super::{inspector::SEARCH_ID, overlays::Overlays, panels::Panels};
+use super::{
+    inspector::SEARCH_ID,
+    overlays::Overlays,
+    panels::{focus, Panels},
+};
 use crate::{
     functions::control_run,
     live::LiveStore,
@@ -137,5 +141,5 @@ fn exists(id: &str) -> bool {
 fn reveal(panels: Panels, panel: &'static str, id: &'static str) {
     panels.mobile.set(panel);
     panels.collapsed.update(|c| c.retain(|p| *p != panel));
-    request_animation_frame(move || panels.focus(id));
+    request_animation_frame(move || focus(id));
 }

@@ -115,16 +115,10 @@ fn logs_shortcut(section: Section) {
             return;
         }
         event.prevent_default();
-        if section != Section::Logs {
+        if section == Section::Logs {
+            crate::components::panels::focus(logs::LIST_ID);
+        } else {
             navigate("/logs", Default::default());
-            return;
-        }
-        use leptos::wasm_bindgen::JsCast;
-        if let Some(list) = document()
-            .get_element_by_id(logs::LIST_ID)
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            let _ = list.focus();
         }
     });
     on_cleanup(move || keys.remove());

@@ -36,7 +36,6 @@ pub struct LogView {
     /// The list's `scrollTop` and height as last seen: which rows are rendered.
     pub top: RwSignal<f64>,
     pub height: RwSignal<f64>,
-
     /// The list's `scrollTop` as last seen or set: a scroll to a smaller one is the reader
     /// going up, which pauses following.
     pub last_top: StoredValue<f64>,
