@@ -222,3 +222,31 @@ test('a run links to its lines', async () => {
   // The run page's own stream is closed as the app navigates away from it.
   assert.deepEqual(runPage.problems.filter((p) => !p.startsWith(`request failed: ${server.url}/api/events`)), []);
 });
+
+test('a line stored late with an earlier time shows live at its time', async () => {
+  const run = await startRun('e2e-logs-late');
+  const base = Date.now();
+  const { page, problems } = await openPage(browser, `${server.url}/logs?run=${run}`);
+  await page.locator('[data-testid="logs-list"]').waitFor();
+  await reportLines(run, 0, 100, base);
+  await waitForCount(page, 100);
+
+  // Reported after line 99, with the times of line 50 and of before the first line: a client
+  // whose report was delayed. Each goes to its time (a tie with line 50 after it: stored later).
+  const late = (message, at) => ({
+    event: 'log:entry',
+    data: { level: 'warn', message, timestamp: new Date(at).toISOString(), context: { execution_id: run, step: 'fetch' } },
+  });
+  await ingest(server.url, [late('late at line 50', base + 50), late('late before the first', base - 1000)]);
+  await waitForCount(page, 102);
+  const messages = Array.from({ length: 100 }, (_, i) => line(run, i, base).data.message);
+  messages.splice(51, 0, 'late at line 50');
+  messages.unshift('late before the first');
+  assert.deepEqual((await heldLines(page)).map((l) => l.message), messages);
+  assert.deepEqual(
+    (await apiLines(`run=${run}`)).map((l) => l.message),
+    messages,
+    'the order of a page read afresh',
+  );
+  assert.deepEqual(problems, []);
+});

@@ -94,6 +94,11 @@ pub struct LogFilter {
     pub before: Option<LogCursor>,
     /// The page of lines just newer than this one.
     pub after: Option<LogCursor>,
+    /// The lines stored after the line with this id, in the order they were stored, whatever
+    /// their times: how a live view reads its tail, so a line stored late with an earlier time
+    /// (a client's clock, a delayed report) is not passed over. Start from a page's
+    /// [`LogPage::tail`].
+    pub since: Option<i64>,
 }
 
 /// Why a filter cannot be used: the query parameter at fault and what to change.
@@ -163,6 +168,12 @@ impl LogFilter {
             return Err(refuse(
                 "after",
                 "give `before` (older lines) or `after` (newer lines), not both".into(),
+            ));
+        }
+        if self.since.is_some() && (self.before.is_some() || self.after.is_some()) {
+            return Err(refuse(
+                "since",
+                "`since` (lines stored after a line) goes without `before` or `after`".into(),
             ));
         }
         if let Some(q) = &self.q {
@@ -269,6 +280,18 @@ impl LogFilter {
                         filter.q = Some(trimmed.to_owned());
                     }
                 }
+                "since" => {
+                    filter.since =
+                        Some(value.parse().ok().filter(|id| *id >= 0).ok_or_else(|| {
+                            refuse(
+                                "since",
+                                format!(
+                                    "`since` is a line's id (a whole number from 0), not \
+                                     {value:?}; take it from a page's `tail`"
+                                ),
+                            )
+                        })?)
+                }
                 "limit" => {
                     filter.limit = Some(value.parse().map_err(|_| {
                         refuse(
@@ -337,6 +360,9 @@ impl LogFilter {
         if let Some(after) = self.after {
             pairs.push(("after", after.to_string()));
         }
+        if let Some(since) = self.since {
+            pairs.push(("since", since.to_string()));
+        }
         pairs
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
@@ -346,8 +372,8 @@ impl LogFilter {
 }
 
 /// The query parameters a filter reads.
-const FIELDS: [&str; 10] = [
-    "level", "pipeline", "run", "step", "from", "to", "q", "limit", "before", "after",
+const FIELDS: [&str; 11] = [
+    "level", "pipeline", "run", "step", "from", "to", "q", "limit", "before", "after", "since",
 ];
 
 /// A time as the filter writes it: RFC 3339 in UTC, with as many fractional digits as it has.
@@ -458,6 +484,10 @@ pub struct LogPage {
     /// `Last-Event-ID` set to this: with the pages, every line once, none missed in between.
     #[serde(default)]
     pub seq: Option<i64>,
+    /// The id of the last line stored (of any filter) when the page was read, 0 for none:
+    /// pass as `since` for the lines stored after the page, whatever their times.
+    #[serde(default)]
+    pub tail: i64,
 }
 
 #[cfg(test)]
@@ -487,6 +517,7 @@ mod tests {
             limit: Some(500),
             before: Some(cursor),
             after: None,
+            since: None,
         };
         let query = filter.to_query();
         assert!(query.starts_with("level=warn,error&pipeline=draft%20%26"));
@@ -498,6 +529,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(after.to_query(), format!("after={cursor}"));
+        let since = LogFilter {
+            since: Some(42),
+            ..Default::default()
+        };
+        assert_eq!(since.to_query(), "since=42");
+        assert_eq!(LogFilter::from_query("since=42"), Ok(since));
         assert_eq!(LogFilter::from_query(&after.to_query()), Ok(after));
         assert_eq!(LogFilter::default().to_query(), "");
         assert_eq!(LogFilter::from_query(""), Ok(LogFilter::default()));
@@ -541,6 +578,9 @@ mod tests {
         assert_eq!(error("before=yesterday").field, "before");
         assert_eq!(error("after=12").field, "after");
         assert_eq!(error("before=1_1&after=2_2").field, "after");
+        assert_eq!(error("since=-1").field, "since");
+        assert_eq!(error("since=1_1").field, "since");
+        assert_eq!(error("since=5&after=2_2").field, "since");
         assert_eq!(error("run=42").field, "run");
         assert_eq!(error("from=monday").field, "from");
         assert_eq!(error("q=ab").field, "q");

@@ -20,6 +20,8 @@ use super::queries::read_at_stored_seq;
 enum Order {
     NewestFirst,
     OldestFirst,
+    /// In the order the lines were stored (by id), after the line with this id.
+    StoredAfter(i64),
 }
 
 /// `SELECT` of the lines `filter` selects (without its cursors and page size, which the caller
@@ -72,6 +74,18 @@ fn select<'a>(
     let (compare, direction) = match order {
         Order::NewestFirst => ("<", "DESC"),
         Order::OldestFirst => (">", "ASC"),
+        Order::StoredAfter(id) => {
+            // Ids are given in the order lines are stored: one writer (the bus's) inserts
+            // them, a transaction at a time, so no smaller id can appear after a larger one.
+            query
+                .push(" AND l.id > ")
+                .push_bind(id)
+                .push(" ORDER BY l.id");
+            if let Some(limit) = limit {
+                query.push(" LIMIT ").push_bind(limit);
+            }
+            return query;
+        }
     };
     if let Some(cursor) = from {
         query
@@ -106,22 +120,28 @@ pub fn contains_pattern(text: &str) -> String {
 }
 
 /// One page of the lines `filter` selects, oldest first: the newest ones, or those just older
-/// than `before`, or those just newer than `after`. The filter is expected to be valid
+/// than `before`, or those just newer than `after`; with `since`, the lines stored after that
+/// one in the order they were stored (`older` is then `None`, and `newer` is set when there
+/// are more: ask again with `since` at the page's last line). The filter is expected to be valid
 /// ([`LogFilter::validate`]). Read with the highest stored event, as the snapshot is
 /// ([`read_at_stored_seq`]): the lines stored after the page are exactly the `log:entry`
 /// events after its `seq`.
 pub async fn page(pool: &PgPool, filter: &LogFilter) -> Result<LogPage, sqlx::Error> {
     let (mut tx, seq) = read_at_stored_seq(pool).await?;
     let size = usize::try_from(filter.page_size()).unwrap_or(usize::MAX);
-    let (order, from) = match filter.after {
-        Some(after) => (Order::OldestFirst, Some(after)),
-        None => (Order::NewestFirst, filter.before),
+    let (order, from) = match (filter.since, filter.after) {
+        (Some(since), _) => (Order::StoredAfter(since), None),
+        (None, Some(after)) => (Order::OldestFirst, Some(after)),
+        (None, None) => (Order::NewestFirst, filter.before),
     };
     // One line more than the page says whether there are more beyond it.
     let mut lines: Vec<LogRecord> = select(filter, from, order, Some(size as i64 + 1))
         .build_query_as()
         .persistent(false)
         .fetch_all(&mut *tx)
+        .await?;
+    let tail: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM log_entries")
+        .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
     let more = lines.len() > size;
@@ -142,12 +162,14 @@ pub async fn page(pool: &PgPool, filter: &LogFilter) -> Result<LogPage, sqlx::Er
             filter.after.map(|c| first.unwrap_or(c)),
             last.filter(|_| more),
         ),
+        Order::StoredAfter(_) => (None, last.filter(|_| more)),
     };
     Ok(LogPage {
         lines,
         older,
         newer,
         seq,
+        tail,
     })
 }
 

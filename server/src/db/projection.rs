@@ -158,6 +158,7 @@ pub async fn write_refusal(
     .execute(&mut *tx)
     .await?;
     // Not tied to the execution: it may be the very row that was refused.
+    lock_log_order(&mut tx).await?;
     sqlx::query("INSERT INTO log_entries (level, message, logged_at) VALUES ('error', $1, $2)")
         .bind(message)
         .bind(refused.at)
@@ -544,6 +545,7 @@ impl<'a> Projection<'a> {
         }
         if !self.logs.is_empty() {
             let rows = &self.logs;
+            lock_log_order(tx).await?;
             sqlx::query(
                 "INSERT INTO log_entries (execution_id, step_name, level, message, logged_at, context)
                  SELECT e, s, l, m, t, COALESCE(c, '{}')
@@ -565,6 +567,17 @@ impl<'a> Projection<'a> {
         }
         Ok(())
     }
+}
+
+/// The log viewer reads the lines stored after the last one it holds by id (`since`), so ids
+/// must be given in the order their transactions commit, also with several instances on one
+/// database: a transaction takes this lock before it inserts lines and holds it until it
+/// commits, so lines inserted later are committed later. Uncontended with one instance.
+async fn lock_log_order(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('pipescope log_entries', 11))")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn write_executions(

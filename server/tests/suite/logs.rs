@@ -255,6 +255,53 @@ async fn search_ignores_case_and_takes_wildcards_literally(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn since_reads_the_lines_stored_after_a_page_whatever_their_times(pool: PgPool) {
+    seed(&pool).await;
+    let router = router(pool.clone()).await;
+    let shown = page(&router, &format!("run={R1}&limit=50")).await;
+    let tail = shown.tail;
+    assert_eq!(Some(tail), expected(&pool, "TRUE").await.last().copied());
+
+    // Stored after the page: one older than every line, one among them, one newer, and one of
+    // another run, which the filter leaves out.
+    let late: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO log_entries (execution_id, level, message, logged_at)
+         VALUES ($1, 'info', 'before all', '2026-11-30 00:00:00Z'),
+                ($1, 'warn', 'among them', '2026-12-01 00:01:00.5Z'),
+                ($2, 'info', 'another run', '2026-12-02 00:00:00Z'),
+                ($1, 'error', 'newest', '2026-12-02 00:00:00Z')
+         RETURNING id",
+    )
+    .bind(R1)
+    .bind(R2)
+    .fetch_all(&pool)
+    .await
+    .expect("late lines");
+
+    let read = page(&router, &format!("run={R1}&since={tail}")).await;
+    assert_eq!(
+        ids(&read.lines),
+        [late[0], late[1], late[3]],
+        "in stored order"
+    );
+    assert_eq!(read.tail, late[3]);
+    assert!(read.older.is_none() && read.newer.is_none());
+
+    // A page at a time: `newer` names where the next one starts.
+    let first = page(&router, &format!("run={R1}&since={tail}&limit=2")).await;
+    assert_eq!(ids(&first.lines), [late[0], late[1]]);
+    let next = first.newer.expect("one more line").id;
+    let rest = page(&router, &format!("run={R1}&since={next}&limit=2")).await;
+    assert_eq!(ids(&rest.lines), [late[3]]);
+    assert!(rest.newer.is_none());
+
+    // Nothing stored since: nothing, and the tail where it was.
+    let none = page(&router, &format!("since={}", read.tail)).await;
+    assert!(none.lines.is_empty());
+    assert_eq!(none.tail, read.tail);
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn bad_filters_are_400s_that_say_what_to_fix(pool: PgPool) {
     let router = router(pool).await;
     let cases = [
@@ -270,6 +317,12 @@ async fn bad_filters_are_400s_that_say_what_to_fix(pool: PgPool) {
         ),
         ("/api/logs?limit=100000", "limit", "over the limit of 1000"),
         ("/api/logs?before=yesterday", "before", "not a cursor"),
+        ("/api/logs?since=-4", "since", "a line's id"),
+        (
+            "/api/logs?since=4&before=1_1",
+            "since",
+            "without `before` or `after`",
+        ),
         ("/api/logs?run=7", "run", "a UUID"),
         ("/api/logs?q=ab", "q", "at least 3 characters"),
         ("/api/logs/export?level=loud", "level", "unknown level"),

@@ -191,6 +191,7 @@ impl Typed {
             limit: current.limit,
             before: None,
             after: None,
+            since: None,
         };
         filter
             .validate()
@@ -210,6 +211,7 @@ pub fn ExportLinks(filter: Memo<Result<LogFilter, LogFilterError>>) -> impl Into
                     limit: None,
                     before: None,
                     after: None,
+                    since: None,
                     ..f
                 }
                 .to_query()

@@ -1,7 +1,8 @@
 //! The lines the page holds, oldest first, and the list's state around them: where the older
 //! pages continue, whether the view follows the tail and how many lines arrived while it did
 //! not. Lines only enter through [`LogView::prepend`] and [`LogView::append`], which keep the
-//! order and drop what is already held, and keep the list's place on the screen.
+//! order by time (a line stored late goes to its time) and drop what is already held, and keep
+//! the list's place on the screen.
 
 use leptos::{html::Div, prelude::*};
 
@@ -73,12 +74,6 @@ impl LogView {
         self.loading_older.set(false);
     }
 
-    /// The newest line held, where the tail continues.
-    pub fn newest(&self) -> Option<LogCursor> {
-        self.lines
-            .with_untracked(|l| l.last().map(LogRecord::cursor))
-    }
-
     /// Adds an older page above the lines held; what was on the screen stays where it was.
     pub fn prepend(&self, page: Vec<LogRecord>) {
         let mut added = 0;
@@ -94,18 +89,46 @@ impl LogView {
         }
     }
 
-    /// Adds newer lines below; the view follows them, or counts them as unseen.
+    /// Adds lines stored since the last read: newer ones below, where the view follows them or
+    /// counts them as unseen; one stored late with an earlier time in its place, the rows on
+    /// the screen staying where they are.
     pub fn append(&self, page: Vec<LogRecord>) {
-        let mut added = 0;
-        self.lines.update(|lines| added = append_newer(lines, page));
-        if added == 0 {
+        let first_held = self.older.get_untracked().is_none();
+        let mut merged = Merged::default();
+        self.lines
+            .update(|lines| merged = merge_stored(lines, page, first_held));
+        if merged.added == 0 {
             return;
         }
         if self.following.get_untracked() {
             self.scroll_to_end();
-        } else {
-            self.unseen.update(|n| *n += added);
+            return;
         }
+        self.unseen.update(|n| *n += merged.added);
+        if merged.placed.is_empty() {
+            return;
+        }
+        let (layout, lines) = (self.layout, self.lines);
+        self.after_render(move |el| {
+            // Rows put above the first one shown push it down by their heights: scroll by as
+            // much, so what the reader looks at does not move.
+            let top = f64::from(el.scroll_top());
+            let shift: f64 = lines
+                .try_with_untracked(|lines| {
+                    merged
+                        .placed
+                        .iter()
+                        .filter_map(|cursor| {
+                            lines.binary_search_by_key(cursor, LogRecord::cursor).ok()
+                        })
+                        .filter(|&index| layout.top(index) < top)
+                        .map(|index| layout.height(index))
+                        .sum()
+                })
+                .unwrap_or(0.0);
+            el.set_scroll_top((top + shift) as i32);
+            f64::from(el.scroll_top())
+        });
     }
 
     /// Follows the tail again, from the newest line (the button, `End`).
@@ -194,19 +217,38 @@ pub fn prepend_older(lines: &mut Vec<LogRecord>, page: Vec<LogRecord>) -> usize 
     added
 }
 
-/// Puts the lines of `page` (oldest first) that are newer than every line held after them;
-/// returns how many.
-pub fn append_newer(lines: &mut Vec<LogRecord>, page: Vec<LogRecord>) -> usize {
-    let before = lines.len();
+/// What [`merge_stored`] added.
+#[derive(Default)]
+pub struct Merged {
+    /// Lines added.
+    pub added: usize,
+    /// The lines that went between lines held (stored late with an earlier time), not below.
+    pub placed: Vec<LogCursor>,
+}
+
+/// Puts the lines of `page` (in the order they were stored) in their places by time among the
+/// lines held. A line older than every line held is left to the older page that will bring it,
+/// unless the first line stored is held (`first_held`); a line held already is not added again.
+pub fn merge_stored(lines: &mut Vec<LogRecord>, page: Vec<LogRecord>, first_held: bool) -> Merged {
+    let mut merged = Merged::default();
     for line in page {
-        if lines
-            .last()
-            .is_none_or(|last| line.cursor() > last.cursor())
-        {
+        let cursor = line.cursor();
+        if lines.last().is_none_or(|last| cursor > last.cursor()) {
             lines.push(line);
+            merged.added += 1;
+            continue;
+        }
+        match lines.binary_search_by_key(&cursor, LogRecord::cursor) {
+            Ok(_) => {}
+            Err(0) if !first_held => {}
+            Err(index) => {
+                lines.insert(index, line);
+                merged.added += 1;
+                merged.placed.push(cursor);
+            }
         }
     }
-    lines.len() - before
+    merged
 }
 
 /// The index of the next line after `from` (or, going back, before it) whose message holds
@@ -259,16 +301,36 @@ mod tests {
             2
         );
         assert_eq!(ids(&lines), [3, 4, 5, 6]);
-        // The tail read again from the last line: only what is newer is added.
+        // The tail read again: only what is not held is added.
+        let merged = merge_stored(
+            &mut lines,
+            vec![line(6, 60), line(7, 60), line(8, 70)],
+            false,
+        );
+        assert_eq!((merged.added, merged.placed.len()), (2, 0));
+        assert_eq!(ids(&lines), [3, 4, 5, 6, 7, 8]);
+        let mut empty = Vec::new();
         assert_eq!(
-            append_newer(&mut lines, vec![line(6, 60), line(7, 60), line(8, 70)]),
+            merge_stored(&mut empty, vec![line(1, 10), line(2, 10)], true).added,
             2
         );
-        assert_eq!(ids(&lines), [3, 4, 5, 6, 7, 8]);
-        assert_eq!(append_newer(&mut lines, vec![line(2, 20)]), 0);
-        let mut empty = Vec::new();
-        assert_eq!(append_newer(&mut empty, vec![line(1, 10), line(2, 10)]), 2);
         assert_eq!(prepend_older(&mut Vec::new(), vec![line(1, 10)]), 1);
+    }
+
+    #[test]
+    fn a_line_stored_late_goes_to_its_time() {
+        let mut lines = vec![line(3, 30), line(5, 50), line(6, 60)];
+        // Stored after 6 with an earlier time: between 3 and 5; then a newer one below.
+        let merged = merge_stored(&mut lines, vec![line(9, 40), line(10, 70)], false);
+        assert_eq!(merged.added, 2);
+        assert_eq!(merged.placed, [line(9, 40).cursor()]);
+        assert_eq!(ids(&lines), [3, 9, 5, 6, 10]);
+        // Older than every line held: the older page brings it, unless the first line is held.
+        assert_eq!(merge_stored(&mut lines, vec![line(11, 20)], false).added, 0);
+        assert_eq!(merge_stored(&mut lines, vec![line(11, 20)], true).added, 1);
+        assert_eq!(ids(&lines), [11, 3, 9, 5, 6, 10]);
+        // Read twice (a page and a tail read overlapping): held once.
+        assert_eq!(merge_stored(&mut lines, vec![line(9, 40)], true).added, 0);
     }
 
     #[test]

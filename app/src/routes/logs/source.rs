@@ -1,8 +1,9 @@
 //! Where the page's lines come from: `GET /api/logs` for the newest page of a filter, the older
-//! pages as the list is scrolled up and the tail after the newest line held. The event stream
-//! only says *when* to read the tail: a `log:entry` (or a heartbeat, or the stream opening
-//! again) makes the page ask for the lines after its newest one, so the server applies the
-//! filter (search included) and the lines come in their stored order, each once, whatever was
+//! pages as the list is scrolled up, and the tail: the lines stored since the last read
+//! (`since`, in the order they were stored, so a line stored late with an earlier time is not
+//! passed over). The event stream only says *when* to read the tail: a `log:entry` (or a
+//! heartbeat, or the stream opening again) makes the page ask for what was stored since, so
+//! the server applies the filter (search included) and each line comes once, whatever was
 //! missed while the stream was down.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use leptos::{prelude::*, task::spawn_local};
 
 use super::lines::LogView;
-use crate::models::logs::{LogCursor, LogFilter, LogPage, MAX_PAGE_SIZE};
+use crate::models::logs::{LogFilter, LogPage, MAX_PAGE_SIZE};
 
 /// After a `log:entry`, the tail is read this much later: the line may still be on its way
 /// into the store (it is written within 100 ms), and a burst of lines is read at once.
@@ -34,6 +35,9 @@ pub struct Loader {
     /// A read of the tail is due after [`TAIL_DELAY`].
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     due: StoredValue<bool>,
+    /// The id of the last line stored when the store was last read: the tail is what was
+    /// stored after it.
+    since: StoredValue<i64>,
 }
 
 impl Loader {
@@ -45,6 +49,7 @@ impl Loader {
             tailing: StoredValue::new(false),
             again: StoredValue::new(false),
             due: StoredValue::new(false),
+            since: StoredValue::new(0),
         }
     }
 
@@ -74,6 +79,7 @@ impl Loader {
             this.log.loading.set(false);
             match page {
                 Ok(page) => {
+                    this.since.set_value(page.tail);
                     this.log.older.set(page.older);
                     this.log.append(page.lines);
                     // Whatever arrived between the read and now.
@@ -140,7 +146,7 @@ impl Loader {
         );
     }
 
-    /// Reads every line newer than the newest held, a page at a time, and appends them. One
+    /// Reads every line stored since the last read, a page at a time, and adds them. One
     /// read at a time: a call during one makes it read once more at its end.
     pub fn read_tail(&self) {
         // Also called by the stream and timers, which may outlive the page.
@@ -162,13 +168,8 @@ impl Loader {
                 let Some(filter) = this.filter.get_value() else {
                     break;
                 };
-                // Nothing held yet: every matching line is newer than none.
-                let after = this.log.newest().unwrap_or(LogCursor {
-                    at: chrono::DateTime::UNIX_EPOCH,
-                    id: 0,
-                });
                 let page = get_page(&LogFilter {
-                    after: Some(after),
+                    since: Some(this.since.get_value()),
                     limit: Some(MAX_PAGE_SIZE),
                     ..filter
                 })
@@ -178,7 +179,12 @@ impl Loader {
                 }
                 match page {
                     Ok(page) => {
+                        // More than a page: on from its last line; else from the store's last.
                         let more = page.newer.is_some();
+                        this.since.set_value(match page.newer {
+                            Some(last) => last.id,
+                            None => page.tail,
+                        });
                         this.log.append(page.lines);
                         if !more && !this.again.get_value() {
                             break;
