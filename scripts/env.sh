@@ -18,5 +18,20 @@ if [[ -f "$PIPESCOPE_ROOT/target/toolchain-debian-wasm" ]]; then
   LEPTOS_FLAGS+=(--lib-cargo-args=-Zbuild-std=std,panic_abort)
 fi
 
+# Panic messages in the bundle name their source file by its full path on the build machine
+# (…/.cargo/registry/src/index.crates.io-<hash>/<crate>/src/…, the toolchain's library/…):
+# written shorter, they take less of the first load. Cargo-leptos adds its own flags to these.
+wasm_flags=()
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  wasm_flags+=("--remap-path-prefix=${dir}=")
+done
+if sysroot="$(rustc --print sysroot 2>/dev/null)"; then
+  wasm_flags+=("--remap-path-prefix=${sysroot}/lib/rustlib/src/rust/=")
+  commit="$(rustc -vV | sed -n 's/^commit-hash: //p')"
+  [[ -n "$commit" ]] && wasm_flags+=("--remap-path-prefix=/rustc/${commit}/=")
+fi
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${wasm_flags[*]}"
+unset wasm_flags dir sysroot commit
+
 log() { printf '\033[1;36m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

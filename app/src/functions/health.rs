@@ -1,8 +1,10 @@
 use leptos::prelude::*;
 
+use super::codec::Json;
+
 use crate::{error::AppError, models::Health};
 
-#[server]
+#[server(output = Json)]
 pub async fn get_health() -> Result<Health, AppError> {
     Ok(crate::backend::backend()?.health().await)
 }

@@ -1,5 +1,6 @@
 //! `#[server]` functions: the browser's calls into the server.
 
+pub mod codec;
 mod health;
 mod pipelines;
 mod runs;

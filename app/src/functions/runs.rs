@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use super::codec::Json;
 use uuid::Uuid;
 
 use crate::{
@@ -7,19 +9,19 @@ use crate::{
 };
 
 /// One execution with every step attempt, for the step timeline and the prompt inspector.
-#[server]
+#[server(output = Json)]
 pub async fn get_execution(id: Uuid) -> Result<ExecutionDetail, AppError> {
     crate::backend::backend()?.execution(id).await
 }
 
 /// Pause, resume or cancel a run; the change itself arrives as an event.
-#[server]
+#[server(output = Json)]
 pub async fn control_run(id: Uuid, action: RunAction) -> Result<(), AppError> {
     crate::backend::backend()?.control(id, action).await
 }
 
 /// A run's log: one line per stored event, for the log area.
-#[server]
+#[server(output = Json)]
 pub async fn get_run_log(id: Uuid) -> Result<Vec<RunLogLine>, AppError> {
     crate::backend::backend()?.run_log(id).await
 }

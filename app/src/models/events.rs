@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// A numbered, timestamped event as subscribers receive it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A numbered, timestamped event as subscribers receive it. Read by hand
+/// (`models::event_reading`), as is [`EventBody`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Position in the bus: unique across instances sharing a database, increasing.
     pub seq: i64,
@@ -34,7 +35,7 @@ pub struct Scope<'a> {
     pub step: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", content = "data")]
 pub enum EventBody {
     #[serde(rename = "pipeline:started")]

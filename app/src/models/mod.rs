@@ -1,5 +1,6 @@
 //! Wire types: defined once, serialised by the server, deserialised by the browser.
 
+mod event_reading;
 pub mod events;
 mod execution;
 mod health;
