@@ -177,10 +177,21 @@ impl LogView {
     }
 
     pub fn scroll_to_end(&self) {
-        self.after_render(|el| {
-            let top = el.scroll_height() - el.client_height();
-            el.set_scroll_top(top);
-            top.max(0) as f64
+        let (layout, lines, height) = (self.layout, self.lines, self.height);
+        self.after_render(move |el| {
+            // The end from the rows' places and the view's known height: reading the list's
+            // `scrollHeight` here, just after the rows changed, made the browser lay the page
+            // out once more in the middle of the frame (the largest part of a tail read).
+            let total = lines
+                .try_with_untracked(|l| layout.total(l.len()))
+                .unwrap_or_default();
+            let view = match height.try_get_untracked() {
+                Some(h) if h > 0.0 => h,
+                _ => f64::from(el.client_height()),
+            };
+            let top = (total - view).max(0.0);
+            el.set_scroll_top(top as i32);
+            top
         });
     }
 

@@ -17,8 +17,9 @@ use crate::{
     rich::{highlight, pieces_view},
 };
 
-/// Rows rendered beyond each edge of the view, so a fast scroll shows no gap.
-const OVERSCAN: usize = 20;
+/// Rows rendered beyond each edge of the view, so a fast scroll shows no gap. Each one is made
+/// again as the tail moves the view: more would cost every tail read while following.
+const OVERSCAN: usize = 8;
 /// The older page is read when the view comes this many rows from the top.
 const LOAD_OLDER_WITHIN: f64 = 40.0;
 
@@ -56,13 +57,25 @@ pub fn LogList(
             (last + OVERSCAN).min(count),
         )
     });
+    // Each row with its place: a row's place and wrapping are fixed for its life (they are in
+    // its key, so a row whose place changes is made again), which keeps a new row to two
+    // reactive parts (its classes and its marked message): making rows is what a tail read
+    // costs while following.
     let rows = move || {
         let (start, end) = range.get();
+        let wrap = layout.wrap.get();
         log.lines.with(|lines| {
             lines[start..end]
                 .iter()
                 .enumerate()
-                .map(|(k, line)| (start + k, line.clone()))
+                .map(|(k, line)| {
+                    let index = start + k;
+                    let place = Place {
+                        top: layout.top(index),
+                        height: wrap.then(|| layout.height(index)),
+                    };
+                    (place, line.clone())
+                })
                 .collect::<Vec<_>>()
         })
     };
@@ -83,8 +96,9 @@ pub fn LogList(
         let now = el.scroll_top() as f64;
         top.set(now);
         height.set(el.client_height() as f64);
-        let at_end =
-            now + el.client_height() as f64 >= el.scroll_height() as f64 - ROW_HEIGHT / 2.0;
+        // The end from the rows' places, not the list's `scrollHeight` (see `scroll_to_end`).
+        let total = layout.total(log.lines.with_untracked(Vec::len));
+        let at_end = now + el.client_height() as f64 >= total - ROW_HEIGHT / 2.0;
         if at_end {
             if !log.following.get_untracked() {
                 log.following.set(true);
@@ -137,8 +151,8 @@ pub fn LogList(
             >
                 <span class="logs-probe" aria-hidden="true">{"0".repeat(100)}</span>
                 <div class="logs-spacer" style:height=total>
-                    <For each=rows key=|(index, line)| (*index, line.id) let:((index, line))>
-                        <LogRow index line log search />
+                    <For each=rows key=row_key let:((place, line))>
+                        <LogRow place line log search />
                     </For>
                 </div>
             </div>
@@ -199,34 +213,45 @@ fn message_columns(list: &leptos::web_sys::HtmlDivElement) -> Option<usize> {
     (char_width > 0.0 && width > 0.0).then(|| ((width / char_width).floor() as usize).max(1))
 }
 
+/// Where a row is: its top, and its height when wrapped (`None`: one line, not wrapped).
+#[derive(Clone, Copy, PartialEq)]
+struct Place {
+    top: f64,
+    height: Option<f64>,
+}
+
+/// A row is the same row while its line, place and wrapping are.
+fn row_key((place, line): &(Place, LogRecord)) -> (i64, u64, Option<u64>) {
+    (line.id, place.top.to_bits(), place.height.map(f64::to_bits))
+}
+
 #[component]
 fn LogRow(
-    index: usize,
+    place: Place,
     line: LogRecord,
     log: LogView,
     search: Signal<Option<String>>,
 ) -> impl IntoView {
     let id = line.id;
     let level = line.level.as_str();
+    let wrap = place.height.is_some();
     let fields = layout::fields_text(&line);
-    let wrapped = layout::wrapped_text(&line, &fields);
-    let message = line.message.clone();
-    let layout = log.layout;
-    // The message with the search's matches marked; wrapped, the fields follow it (muted).
+    // Wrapped, the fields follow the message (muted); else they have a column of their own.
+    let text = if wrap {
+        layout::wrapped_text(&line, &fields)
+    } else {
+        line.message.clone()
+    };
+    let message_len = line.message.len();
+    // The message with the search's matches marked.
     let marked = move || {
-        let wrap = layout.wrap.get();
-        let text = if wrap {
-            wrapped.clone()
-        } else {
-            message.clone()
-        };
         let marks = search.with(|q| {
             q.as_deref()
                 .map(|q| highlight::matches(&text, q))
                 .unwrap_or_default()
         });
-        let tokens = if wrap && text.len() > message.len() {
-            vec![(message.len()..text.len(), highlight::Token::Comment)]
+        let tokens = if text.len() > message_len {
+            vec![(message_len..text.len(), highlight::Token::Comment)]
         } else {
             Vec::new()
         };
@@ -247,11 +272,18 @@ fn LogRow(
     });
     view! {
         <div
-            class=format!("logs-row level-{level}")
-            class:selected=move || log.selected.get() == Some(id)
-            class:current-match=move || log.current_match.get() == Some(id)
-            style:top=move || format!("{}px", layout.top(index))
-            style:height=move || layout.wrap.get().then(|| format!("{}px", layout.height(index)))
+            class=move || {
+                let mut class = format!("logs-row level-{level}");
+                if log.selected.get() == Some(id) {
+                    class.push_str(" selected");
+                }
+                if log.current_match.get() == Some(id) {
+                    class.push_str(" current-match");
+                }
+                class
+            }
+            style:top=format!("{}px", place.top)
+            style:height=place.height.map(|height| format!("{height}px"))
             data-testid="log-line"
             data-id=id.to_string()
             data-level=level
@@ -268,9 +300,7 @@ fn LogRow(
             <span class="logs-run">{run.map(Either::Left).unwrap_or(Either::Right(view! { <span class="muted">"pipescope"</span> }))}</span>
             <span class="logs-step" title=line.step.clone()>{line.step.clone()}</span>
             <span class="logs-message" data-testid="log-message">{marked}</span>
-            <Show when=move || !layout.wrap.get()>
-                <span class="logs-fields" title=fields.clone()>{fields.clone()}</span>
-            </Show>
+            {(!wrap).then(|| view! { <span class="logs-fields" title=fields.clone()>{fields.clone()}</span> })}
         </div>
     }
 }
