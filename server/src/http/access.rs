@@ -49,13 +49,8 @@ const PUBLIC_PATHS: [&str; 5] = [
 ];
 /// API routes that take a POST body but change nothing.
 pub const READ_ONLY_POSTS: [&str; 1] = ["/api/pipelines/validate"];
-/// The body types `/api/pipelines/validate` accepts besides JSON (a pipeline file as it is).
-const YAML_TYPES: [&str; 4] = [
-    "application/yaml",
-    "application/x-yaml",
-    "text/yaml",
-    "text/x-yaml",
-];
+/// Where pipescope's own HTML forms post (form-encoded, from this site only).
+const FORM_PATHS: [&str; 2] = ["/login", "/logout"];
 
 /// A secret requests are compared against. Never printed: `Debug` shows `Token(***)`.
 #[derive(Clone)]
@@ -316,11 +311,10 @@ impl Policy {
         )))
     }
 
-    /// A request that changes something must come from pipescope's own pages or from a
-    /// program, never from another site: a browser names the page's site in `Origin` (and
-    /// `Sec-Fetch-Site`), and a body of a type a cross-site form or `no-cors` fetch can send
-    /// (text/plain, a form, multipart) is accepted only where `Origin` is checked as well.
-    fn same_site(&self, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
+    /// A POST (or any unsafe method) must come from pipescope's own pages or from a program,
+    /// never from another site's page: a browser names that page's site in `Origin` and
+    /// `Sec-Fetch-Site`.
+    fn same_site(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let cross = |why: String| {
             Refusal::Error(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -344,6 +338,14 @@ impl Policy {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// A request that changes something declares a JSON body: a page on another site can send
+    /// text/plain, form and multipart bodies without asking (a form, a `no-cors` fetch), JSON
+    /// only with CORS, which pipescope never allows. The form encoding of server functions and
+    /// the login form is accepted because [`Self::same_site`] checks where those come from.
+    fn body_type(&self, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
         let declared = headers
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or_default());
@@ -361,33 +363,23 @@ impl Policy {
                     .unwrap_or_default()
                     .trim()
                     .to_ascii_lowercase();
-                let form = media == "application/x-www-form-urlencoded"
-                    && (self.server_fns.contains_key(path)
-                        || path == "/login"
-                        || path == "/logout");
+                let own_form = self.server_fns.contains_key(path) || FORM_PATHS.contains(&path);
                 media == "application/json"
                     || media.ends_with("+json")
-                    || form
-                    || (READ_ONLY_POSTS.contains(&path) && YAML_TYPES.contains(&media.as_str()))
+                    || (own_form && media == "application/x-www-form-urlencoded")
             }
         };
         if allowed {
-            Ok(())
-        } else {
-            Err(Refusal::Error(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "send the body as Content-Type: application/json{} (given: {}); text, form and \
-                     multipart bodies are refused because any web page can send those",
-                    if READ_ONLY_POSTS.contains(&path) {
-                        " or application/yaml"
-                    } else {
-                        ""
-                    },
-                    declared.unwrap_or("none")
-                ),
-            )))
+            return Ok(());
         }
+        Err(Refusal::Error(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "send the body as Content-Type: application/json (given: {}); text, form and \
+                 multipart bodies are refused because any web page can send those",
+                declared.unwrap_or("none")
+            ),
+        )))
     }
 
     fn origin_allowed(&self, origin: &str, host: Option<&HeaderValue>) -> bool {
@@ -406,10 +398,14 @@ impl Policy {
     fn admit(&self, request: &Request) -> Result<Option<Role>, Refusal> {
         let (method, path, headers) = (request.method(), request.uri().path(), request.headers());
         self.host_allowed(headers)?;
-        if !method.is_safe() {
-            self.same_site(path, headers)?;
-        }
         let need = self.need(method, path);
+        if !method.is_safe() {
+            self.same_site(headers)?;
+            // A read-only POST (the validator) may take the text as it is: nothing changes.
+            if need == Need::Write || FORM_PATHS.contains(&path) {
+                self.body_type(path, headers)?;
+            }
+        }
         if need == Need::Nothing {
             // Public either way; a wrong bearer token only loses the details (healthz).
             return Ok(self.caller(headers).unwrap_or(None));
@@ -452,8 +448,8 @@ enum Refusal {
         next: String,
     },
     /// A page opened from a link on another site: a `SameSite=Strict` cookie is not sent with
-    /// that navigation, so the page reloads itself once (a same-site navigation, which carries
-    /// it) before sending a signed-in user to the login page.
+    /// that navigation, so the page reloads itself once (pipescope's own navigation, which
+    /// carries it) rather than sending a signed-in user to the login page.
     Reload,
 }
 
@@ -631,7 +627,7 @@ fn page(status: StatusCode, next: &str, caller: Option<Role>, error: Option<&str
         Some(role) => format!(
             "<p>Signed in: {}.</p>\
              <p><a href=\"{next}\">Continue</a></p>\
-             <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+             <form method=\"post\" action=\"/logout\"><button class=\"btn\" type=\"submit\">Sign out</button></form>",
             match role {
                 Role::Read => "watch only (the read-only token)",
                 Role::Write => "full access",
@@ -644,7 +640,7 @@ fn page(status: StatusCode, next: &str, caller: Option<Role>, error: Option<&str
              required autofocus>\
              <input type=\"hidden\" name=\"next\" value=\"{next}\">\
              {}\
-             <button type=\"submit\">Sign in</button>\
+             <button class=\"btn primary\" type=\"submit\">Sign in</button>\
              </form>\
              <p class=\"login-hint\">The token pipescope was started with (--token or \
              PIPESCOPE_TOKEN), or its read-only token.</p>",

@@ -716,7 +716,6 @@ async fn the_validator_answers_with_located_diagnostics(pool: PgPool) {
     let addr = serve(pool, providers(vec![])).await;
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/pipelines/validate"))
-        .header("content-type", "application/yaml")
         .body("name: x\nsteps:\n  - name: a\n    provider: instnt\n    prompt: hi {{ nope }}\n")
         .send()
         .await
@@ -733,7 +732,6 @@ async fn the_validator_answers_with_located_diagnostics(pool: PgPool) {
     assert_eq!(status, 200, "{answer}");
     let valid = reqwest::Client::new()
         .post(format!("http://{addr}/api/pipelines/validate"))
-        .header("content-type", "application/yaml")
         .body(CHAIN)
         .send()
         .await
