@@ -132,18 +132,39 @@ export async function newContext(browser, options = {}) {
 }
 
 /**
- * A page that records console errors and failed requests, so a test can assert there were none.
- * `probes` are functions run in the page before any of its own scripts.
+ * Runs in a page before its scripts: anything the page's Content-Security-Policy blocks (a
+ * script, a style, a connection) becomes a console error, which `watch` records.
  */
-export async function openPage(browser, url, viewport = { width: 1440, height: 900 }, probes = []) {
-  const page = await (await newContext(browser, { viewport })).newPage();
-  for (const probe of probes) await page.addInitScript(probe);
+function reportCspViolations() {
+  document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline code'} (${e.sourceFile}:${e.lineNumber})`);
+  });
+}
+
+/**
+ * Records `page`'s console errors, page errors, failed requests and Content-Security-Policy
+ * violations; returns the list they are added to, so a test can assert it stays empty.
+ */
+export async function watch(page) {
+  await page.addInitScript(reportCspViolations);
   const problems = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
+  return problems;
+}
+
+/**
+ * A page that records console errors, failed requests and CSP violations (`watch`), so a test
+ * can assert there were none. `probes` are functions run in the page before any of its own
+ * scripts.
+ */
+export async function openPage(browser, url, viewport = { width: 1440, height: 900 }, probes = []) {
+  const page = await (await newContext(browser, { viewport })).newPage();
+  for (const probe of probes) await page.addInitScript(probe);
+  const problems = await watch(page);
   await page.goto(url);
   await page.waitForSelector('[data-hydrated="true"]', { timeout: EVENTUALLY });
   return { page, problems };
@@ -200,11 +221,11 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: false });
 }
 
-/** Starts a run through the API and returns its execution id. */
-export async function startRun(url, body) {
+/** Starts a run through the API (with `token`, when pipescope needs one); its execution id. */
+export async function startRun(url, body, token = null) {
   const res = await fetch(`${url}/api/executions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify(body),
   });
   const answer = await res.json();

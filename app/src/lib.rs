@@ -34,7 +34,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark light" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
-                <script inner_html=components::header::theme_script()></script>
+                // The nonce the response's Content-Security-Policy names (only the server has one).
+                <script nonce=leptos::nonce::use_nonce() inner_html=components::header::theme_script()></script>
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />

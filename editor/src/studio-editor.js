@@ -147,11 +147,20 @@ function sizeLimit(maxBytes, onTooLarge) {
 }
 
 /**
+ * The nonce of the page's Content-Security-Policy: pipescope puts it on the page's scripts, and
+ * a script element keeps it readable to scripts (`.nonce`) while hiding the attribute.
+ */
+function pageNonce() {
+  return (typeof document !== "undefined" && document.querySelector("script[nonce]")?.nonce) || "";
+}
+
+/**
  * Creates the editor inside `parent` and returns its handle. Options (all optional):
  * `doc` the initial text; `dark` (default true) which theme; `label` the accessible name;
  * `placeholder` shown while empty; `maxBytes` with `onTooLarge(bytes)` a size limit;
  * `onChange(text)` after every change of the text (typing, undo, setText);
- * `complete(context)` and `hover(context)` as described at the top of this file.
+ * `complete(context)` and `hover(context)` as described at the top of this file;
+ * `nonce` the page's CSP nonce for the editor's <style> element (default: the page scripts' own).
  */
 export function mount(parent, options = {}) {
   if (!parent || typeof parent.appendChild !== "function") {
@@ -160,7 +169,11 @@ export function mount(parent, options = {}) {
   const { doc = "", dark = true, label = "Pipeline YAML", onChange, onTooLarge, complete, hover } = options;
   const theme = new Compartment();
 
+  const nonce = options.nonce ?? pageNonce();
   const extensions = [
+    // CodeMirror puts its styles in a <style> element, which the page's Content-Security-Policy
+    // allows only with the page's nonce.
+    ...(nonce ? [EditorView.cspNonce.of(nonce)] : []),
     // Problem markers left of the numbers, fold markers between them and the text.
     lintGutter(),
     lineNumbers(),

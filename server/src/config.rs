@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
 
+use crate::http::access::{Policy, Token};
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "pipescope",
@@ -82,6 +84,27 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
+    /// Token that every API call, server function, event stream and page then needs: as
+    /// `Authorization: Bearer <token>`, or the session cookie /login sets. Required when
+    /// --listen is not a loopback address. At least 16 characters, e.g. `openssl rand -hex 32`;
+    /// prefer the environment variable (a flag's value is visible to other users in `ps`).
+    #[arg(long, env = "PIPESCOPE_TOKEN", value_name = "TOKEN", hide_env_values = true,
+          value_parser = Token::parse)]
+    pub token: Option<Token>,
+
+    /// A second token that may watch (pages, the event stream, everything that reads) but not
+    /// start, control, replay, edit, ingest or test providers. Needs --token.
+    #[arg(long, env = "PIPESCOPE_READ_TOKEN", value_name = "TOKEN", hide_env_values = true,
+          value_parser = Token::parse)]
+    pub read_token: Option<Token>,
+
+    /// Host names pipescope is reached by besides localhost and IP addresses, e.g. the name a
+    /// reverse proxy forwards (comma-separated). Requests naming any other host are refused
+    /// when listening on loopback (DNS rebinding), or always once names are given.
+    #[arg(long, env = "PIPESCOPE_PUBLIC_HOST", value_name = "NAME", value_delimiter = ',',
+          value_parser = parse_host_name)]
+    pub public_host: Vec<String>,
+
     /// Folder with the built browser bundle (written by cargo-leptos).
     #[arg(
         long,
@@ -121,6 +144,26 @@ impl Config {
             self.database_url = None;
         }
         self
+    }
+
+    /// Who may do what (tokens, accepted host names), checked for consistency: listening beyond
+    /// loopback without a token is refused here, before anything starts.
+    pub fn access(&self) -> Result<Policy, String> {
+        let loopback = self.listen.ip().to_canonical().is_loopback();
+        if self.token.is_none() && !loopback {
+            return Err(format!(
+                "--listen {} accepts connections from other machines, so it needs a token: set \
+                 --token or PIPESCOPE_TOKEN (e.g. PIPESCOPE_TOKEN=$(openssl rand -hex 32)), or \
+                 listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        Policy::new(
+            self.token.clone(),
+            self.read_token.clone(),
+            self.public_host.clone(),
+            loopback,
+        )
     }
 
     /// The live backbone's settings.
@@ -217,6 +260,23 @@ fn first_line(error: &clap::Error) -> String {
     line.trim_start_matches("error: ").to_string()
 }
 
+/// A host name as a Host header carries it, without port: `pipescope.example.com`.
+fn parse_host_name(value: &str) -> Result<String, String> {
+    let name = value.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!(
+            "not a host name: give the name alone, e.g. pipescope.example.com (no scheme, port \
+             or path): {value:?}"
+        ))
+    }
+}
+
 fn parse_log_filter(value: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(value)
         .map(|_| value.to_string())
@@ -302,6 +362,74 @@ mod tests {
     fn demo_is_a_flag() -> Result<(), clap::Error> {
         assert!(parse(&["--demo"])?.demo);
         assert!(!parse(&[])?.demo);
+        Ok(())
+    }
+
+    #[test]
+    fn loopback_without_a_token_stays_open() -> Result<(), String> {
+        let policy = parse(&[]).map_err(|e| e.to_string())?.access()?;
+        assert!(!policy.requires_token());
+        Ok(())
+    }
+
+    #[test]
+    fn other_addresses_need_a_token() -> Result<(), String> {
+        for listen in ["0.0.0.0:3000", "192.168.1.4:3000", "[::]:3000"] {
+            let error = parse(&["--listen", listen])
+                .map_err(|e| e.to_string())?
+                .access()
+                .expect_err("must refuse");
+            assert!(!error.contains('\n'), "one line: {error}");
+            assert!(
+                error.contains("--token") && error.contains("PIPESCOPE_TOKEN"),
+                "{error}"
+            );
+        }
+        let token = "0123456789abcdef0123";
+        assert!(parse(&["--listen", "0.0.0.0:3000", "--token", token])
+            .map_err(|e| e.to_string())?
+            .access()?
+            .requires_token());
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_are_checked() -> Result<(), String> {
+        let error = parse(&["--token", "short"]).expect_err("too short");
+        assert!(first_line(&error).contains("at least 16"), "{error}");
+        let (write, read) = ("0123456789abcdef0123", "fedcba98765432100123");
+        let error = parse(&["--read-token", read])
+            .map_err(|e| e.to_string())?
+            .access()
+            .expect_err("needs --token");
+        assert!(error.contains("--token"), "{error}");
+        let error = parse(&["--token", write, "--read-token", write])
+            .map_err(|e| e.to_string())?
+            .access()
+            .expect_err("must differ");
+        assert!(error.contains("differ"), "{error}");
+        parse(&["--token", write, "--read-token", read])
+            .map_err(|e| e.to_string())?
+            .access()?;
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug_output() -> Result<(), clap::Error> {
+        let config = parse(&["--token", "0123456789abcdef-secret"])?;
+        assert!(!format!("{config:?}").contains("secret"));
+        Ok(())
+    }
+
+    #[test]
+    fn public_hosts_are_names() -> Result<(), clap::Error> {
+        let config = parse(&["--public-host", "Pipescope.Example.com,ops.example.com."])?;
+        assert_eq!(
+            config.public_host,
+            ["pipescope.example.com", "ops.example.com"]
+        );
+        let error = parse(&["--public-host", "https://x.example.com/"]).expect_err("a URL");
+        assert!(first_line(&error).contains("no scheme"), "{error}");
         Ok(())
     }
 

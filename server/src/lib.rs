@@ -11,33 +11,52 @@ pub mod metrics;
 pub mod state;
 pub mod telemetry;
 
+use std::sync::Arc;
+
 use axum::Router;
 use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
-use crate::{config::Config, db::Database, error::StartupError, state::AppState};
+use crate::{
+    config::Config, db::Database, error::StartupError, http::access::Policy, state::AppState,
+};
 
-/// Every route pipescope serves: the API, the server functions, the pages and the static bundle.
-pub fn app(state: AppState) -> Router {
+/// Every route pipescope serves: the API, the server functions, the pages and the static bundle,
+/// each request first checked against `access`, each response with the security headers.
+pub fn app(state: AppState, access: Policy) -> Router {
     let routes = generate_route_list(app::App);
     let backend = state::shared_backend(&state);
+    // Each page's and server function's context.
+    let context = move || {
+        provide_context(backend.clone());
+        http::headers::provide_nonce();
+    };
+    let access = Arc::new(access);
     Router::new()
+        .merge(http::access::router(access.clone()))
         .merge(http::health::router())
         .merge(http::events::router())
         .merge(http::ingest::router())
         .merge(http::logs::router())
         .merge(http::runs::router())
-        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
+        .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, app::shell))
         .layer(axum::middleware::from_fn(
             http::static_files::revalidate_bundle,
         ))
+        // Outside the routes, so that refusals get the headers too.
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            http::access::guard,
+        ))
+        .layer(axum::middleware::from_fn(http::headers::secure))
         .with_state(state)
 }
 
@@ -54,6 +73,8 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 /// Binds, opens the database, serves until Ctrl-C or SIGTERM, then shuts down in order:
 /// in-flight requests finish, the pool closes, pipescope's own PostgreSQL stops.
 pub async fn run(config: Config) -> Result<(), StartupError> {
+    // Before anything starts: listening beyond loopback without a token is refused.
+    let access = config.access().map_err(StartupError::Config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartupError::listen(config.listen, &e))?;
@@ -86,15 +107,20 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     }
 
     tracing::info!(
-        "pipescope {} listening on http://{local_addr} (database: {})",
+        "pipescope {} listening on http://{local_addr} (database: {}; {})",
         env!("CARGO_PKG_VERSION"),
         match database.mode {
             app::models::DatabaseMode::Embedded => format!("built-in, {}", data_dir.display()),
             app::models::DatabaseMode::External => "DATABASE_URL".to_string(),
+        },
+        if access.requires_token() {
+            "a token is required"
+        } else {
+            "no token: anyone who can reach this address can use it"
         }
     );
     let stopping = state.shutdown.clone();
-    let served = http::serve::serve(listener, app(state.clone()), async move {
+    let served = http::serve::serve(listener, app(state.clone(), access), async move {
         shutdown_signal().await;
         // Ends the open event streams, which would otherwise hold the shutdown forever.
         stopping.send_replace(true);

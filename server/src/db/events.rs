@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::projection::Origin;
+
 type Row = (i64, DateTime<Utc>, serde_json::Value);
 
 /// The event log's `data` of an event `e` as it was published: a `prompt:sent` or
@@ -167,15 +169,26 @@ pub async fn stored_client_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<Stri
         .await
 }
 
-/// Which of `ids` are executions the store knows.
-pub async fn known_executions(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+/// Which of `ids` are executions the store knows, and who reported each.
+pub async fn known_executions(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Origin)>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar("SELECT id FROM pipeline_executions WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(pool)
-        .await
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, source FROM pipeline_executions WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter()
+        .map(|(id, source)| {
+            Origin::try_from(source)
+                .map(|origin| (id, origin))
+                .map_err(|e| sqlx::Error::Decode(e.into()))
+        })
+        .collect()
 }
 
 /// Which of the (execution, step) pairs have a stored attempt.

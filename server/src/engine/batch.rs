@@ -27,6 +27,9 @@ pub struct BatchRequest {
     pub version: Option<u32>,
     #[serde(default)]
     pub yaml: Option<String>,
+    /// As for a single run: save a changed `yaml` as the pipeline's next version.
+    #[serde(default)]
+    pub save: bool,
     /// Input sets as JSON objects…
     #[serde(default)]
     pub inputs: Option<Vec<Map<String, Value>>>,
@@ -253,6 +256,7 @@ impl Engine {
             pipeline: request.pipeline,
             version: request.version,
             yaml: request.yaml,
+            save: request.save,
             inputs: Map::new(),
             env: request.env,
             provider: request.provider,

@@ -1,6 +1,8 @@
 //! Pipeline definitions: every saved text is a version in `pipeline_definitions`; a run names
 //! the version it used. The `pipelines/` folder is loaded at start-up (a changed file becomes a
-//! new version); pipelines started from YAML through the API are saved the same way. The studio
+//! new version). A run started from YAML through the API uses the saved version with that text,
+//! saves a new pipeline as its first version, and saves a changed text of a saved pipeline only
+//! when asked to (`save`), so it never silently becomes what runs by name use. The studio
 //! saves through [`save_edited`]: only on top of the version its editor opened, and as a draft
 //! (stored, never run) when the text has problems on purpose.
 
@@ -22,11 +24,29 @@ pub struct Definition {
     pub pipeline: Pipeline,
 }
 
+impl Definition {
+    fn new(pipeline: Pipeline, yaml: &str, version: i32) -> Self {
+        Self {
+            name: pipeline.name.clone(),
+            version: u32::try_from(version).unwrap_or_default(),
+            yaml: yaml.to_owned(),
+            pipeline,
+        }
+    }
+}
+
 /// How a request names a pipeline.
 #[derive(Debug, Clone)]
 pub enum PipelineRef {
-    Named { name: String, version: Option<u32> },
-    Yaml(String),
+    Named {
+        name: String,
+        version: Option<u32>,
+    },
+    /// The text itself; `save`: store it as the pipeline's next version when it is new.
+    Yaml {
+        yaml: String,
+        save: bool,
+    },
 }
 
 /// One line of the pipeline list.
@@ -48,10 +68,11 @@ pub async fn resolve(
     pool: &PgPool,
     reference: &PipelineRef,
     catalog: &Catalog,
-    source: &str,
 ) -> Result<Definition, EngineError> {
     match reference {
-        PipelineRef::Yaml(yaml) => save(pool, yaml, catalog, source).await,
+        PipelineRef::Yaml { yaml, save } => {
+            store(pool, yaml, catalog, Arrival::Run { save: *save }).await
+        }
         PipelineRef::Named { name, version } => {
             let row = match version {
                 Some(version) => {
@@ -107,64 +128,85 @@ pub async fn resolve(
             // Saved text was valid when saved; providers may since have been removed.
             let pipeline =
                 pipeline::validate(yaml.as_bytes(), catalog).map_err(EngineError::Invalid)?;
-            Ok(Definition {
-                name: pipeline.name.clone(),
-                version: u32::try_from(version).unwrap_or_default(),
-                yaml,
-                pipeline,
-            })
+            Ok(Definition::new(pipeline, &yaml, version))
         }
     }
 }
 
-/// Validates `yaml` and stores it as the next version of its pipeline, unless it is the same
-/// text as the latest version. A file (`source` "file") is stored only when it changed since
-/// it was last loaded: versions saved in the studio since then stay the newest.
-pub async fn save(
+/// Where a text to store comes from, which decides when it becomes a new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The pipelines folder at start-up: stored when the file changed since it was last
+    /// loaded, so versions saved in the studio since then stay the newest.
+    File,
+    /// A run from YAML (the run API): the newest runnable version with exactly this text runs;
+    /// a name not saved yet is saved as its first version; a changed text of a saved pipeline
+    /// is saved as its next version only with `save`, else refused with a Conflict that says
+    /// how to run it.
+    Run { save: bool },
+}
+
+/// Validates `yaml` and finds or stores its version as `arrival` says.
+pub async fn store(
     pool: &PgPool,
     yaml: &str,
     catalog: &Catalog,
-    source: &str,
+    arrival: Arrival,
 ) -> Result<Definition, EngineError> {
     let pipeline = pipeline::validate(yaml.as_bytes(), catalog).map_err(EngineError::Invalid)?;
     let mut tx = pool.begin().await?;
     let latest = lock_latest(&mut tx, &pipeline.name).await?;
-    let last_loaded: Option<(i32, String)> = if source == "file" {
-        sqlx::query_as(
-            "SELECT version, yaml FROM pipeline_definitions WHERE name = $1 AND source = 'file'
-             ORDER BY version DESC LIMIT 1",
-        )
-        .bind(&pipeline.name)
-        .fetch_optional(&mut *tx)
-        .await?
-    } else {
-        None
+    let same: Option<i32> = match arrival {
+        Arrival::File => {
+            let last_loaded: Option<(i32, String)> = sqlx::query_as(
+                "SELECT version, yaml FROM pipeline_definitions WHERE name = $1 AND source = 'file'
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&pipeline.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match (&latest, last_loaded) {
+                (_, Some((loaded, text))) if text == yaml => Some(loaded),
+                (Some(latest), _) if latest.yaml == yaml && !latest.draft => Some(latest.version),
+                _ => None,
+            }
+        }
+        Arrival::Run { .. } => {
+            sqlx::query_scalar(
+                "SELECT version FROM pipeline_definitions WHERE name = $1 AND yaml = $2
+                 AND NOT draft ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&pipeline.name)
+            .bind(yaml)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
     };
-    let version = match (latest, last_loaded) {
-        (_, Some((loaded, text))) if text == yaml => loaded,
-        (Some(latest), _) if latest.yaml == yaml && !latest.draft => latest.version,
-        (latest, _) => {
-            let next = latest.map_or(1, |l| l.version + 1);
-            let row = NewVersion {
-                name: &pipeline.name,
-                version: next,
-                description: pipeline.description.as_deref(),
-                yaml,
-                source,
-                note: "",
-                draft: false,
+    let next = latest.as_ref().map_or(1, |l| l.version + 1);
+    let version = match (same, latest, arrival) {
+        (Some(version), _, _) => version,
+        (None, Some(latest), Arrival::Run { save: false }) => {
+            return Err(EngineError::Conflict(format!(
+                "`{}` is saved already with another text (its newest version is {}); a run \
+                 from `yaml` does not replace a saved pipeline: run the saved one with \
+                 `pipeline`, add `\"save\": true` to save this text as version {next} and run \
+                 it, or give the pipeline another `name`",
+                pipeline.name, latest.version
+            )))
+        }
+        (None, _, _) => {
+            let source = match arrival {
+                Arrival::File => "file",
+                Arrival::Run { .. } => "api",
             };
-            row.insert(&mut tx).await?;
+            NewVersion::runnable(&pipeline, yaml, source, next)
+                .insert(&mut tx)
+                .await?;
             next
         }
     };
     tx.commit().await?;
-    Ok(Definition {
-        name: pipeline.name.clone(),
-        version: u32::try_from(version).unwrap_or_default(),
-        yaml: yaml.to_owned(),
-        pipeline,
-    })
+    Ok(Definition::new(pipeline, yaml, version))
 }
 
 /// The newest stored version of a pipeline, as a save sees it.
@@ -207,7 +249,20 @@ struct NewVersion<'a> {
     draft: bool,
 }
 
-impl NewVersion<'_> {
+impl<'a> NewVersion<'a> {
+    /// A valid text saved with no note: it may run.
+    fn runnable(pipeline: &'a Pipeline, yaml: &'a str, source: &'a str, version: i32) -> Self {
+        Self {
+            name: &pipeline.name,
+            version,
+            description: pipeline.description.as_deref(),
+            yaml,
+            source,
+            note: "",
+            draft: false,
+        }
+    }
+
     async fn insert(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO pipeline_definitions (name, version, description, yaml, source, note, draft)
@@ -570,7 +625,7 @@ pub async fn load_dir(
         }
         // Valid UTF-8 is implied by a successful validation.
         let yaml = String::from_utf8_lossy(&text);
-        match save(pool, &yaml, catalog, "file").await {
+        match store(pool, &yaml, catalog, Arrival::File).await {
             Ok(definition) => report.loaded.push(definition),
             Err(EngineError::Store(error)) => return Err(error),
             Err(other) => report.rejected.push((file, other.to_string())),

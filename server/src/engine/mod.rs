@@ -90,9 +90,13 @@ pub struct StartRequest {
     pub pipeline: Option<String>,
     #[serde(default)]
     pub version: Option<u32>,
-    /// Or the YAML itself; it is saved as a new version when it differs from the latest.
+    /// Or the YAML itself: the saved version with this text runs; a new pipeline is saved as
+    /// its first version; a changed text of a saved pipeline needs `save`.
     #[serde(default)]
     pub yaml: Option<String>,
+    /// Save `yaml` as the pipeline's next version when it differs from every saved one.
+    #[serde(default)]
+    pub save: bool,
     #[serde(default)]
     pub inputs: Map<String, Value>,
     /// Values for the pipeline's declared `env`.
@@ -209,7 +213,10 @@ impl Engine {
                 name: name.clone(),
                 version: request.version,
             },
-            (None, Some(yaml)) => PipelineRef::Yaml(yaml.clone()),
+            (None, Some(yaml)) => PipelineRef::Yaml {
+                yaml: yaml.clone(),
+                save: request.save,
+            },
             (None, None) => {
                 return Err(EngineError::BadRequest(
                     "name the pipeline to run: `pipeline` (a saved pipeline's name) or `yaml`"
@@ -217,7 +224,7 @@ impl Engine {
                 ))
             }
         };
-        library::resolve(&self.inner.pool, &reference, &self.inner.catalog, "api")
+        library::resolve(&self.inner.pool, &reference, &self.inner.catalog)
             .await
             .map(Arc::new)
     }
@@ -345,6 +352,11 @@ impl Engine {
                  interrupted, or runs on another instance)"
             ))
         })
+    }
+
+    /// Whether `execution_id` is a run of this engine that has not ended (stored or not yet).
+    pub fn is_running_here(&self, execution_id: Uuid) -> bool {
+        self.runs().contains_key(&execution_id)
     }
 
     /// Live runs on this instance and their state.

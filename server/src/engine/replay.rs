@@ -160,6 +160,7 @@ fn start_request(record: &RunRecord) -> Result<StartRequest, EngineError> {
         pipeline: Some(record.pipeline_name.clone()),
         version: record.pipeline_version.and_then(|v| u32::try_from(v).ok()),
         yaml: None,
+        save: false,
         inputs: record.inputs.as_object().cloned().unwrap_or_default(),
         env: record
             .config

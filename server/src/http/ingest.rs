@@ -7,7 +7,7 @@
 //! A batch is all-or-nothing: every event is validated first, and one bad event rejects the
 //! batch with its index, publishing nothing. A valid batch is answered once it is in Postgres.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use app::models::EventBody;
 use axum::{body::Body, extract::State, http::StatusCode, routing::post, Json, Router};
@@ -236,23 +236,23 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
 
 /// Events about an execution need that execution, and the stored events about a step's prompt,
 /// response or completion need that step: started earlier in this batch or known to the store.
+/// Ingest only ever touches executions ingest reported: a run of pipescope's own engine (stored
+/// or still running here) is refused, whatever the event.
 async fn check_references(state: &AppState, events: &[IngestEvent]) -> Result<(), ApiError> {
     let mut started: HashSet<Uuid> = HashSet::new();
+    // Each event about an execution, and whether that execution started earlier in the batch.
+    let mut referenced: Vec<(usize, Uuid, bool)> = Vec::new();
     let mut steps_started: HashSet<(Uuid, &str)> = HashSet::new();
-    let mut unknown: Vec<(usize, Uuid)> = Vec::new();
     let mut unknown_steps: Vec<(usize, Uuid, &str)> = Vec::new();
     for (index, event) in events.iter().enumerate() {
         let scope = event.body.scope();
         let Some(id) = scope.execution_id else {
             continue;
         };
-        match &event.body {
-            EventBody::PipelineStarted(_) => {
-                started.insert(id);
-            }
-            _ if !started.contains(&id) => unknown.push((index, id)),
-            _ => {}
+        if let EventBody::PipelineStarted(_) = &event.body {
+            started.insert(id);
         }
+        referenced.push((index, id, started.contains(&id)));
         match (&event.body, scope.step) {
             (EventBody::StepStarted(_), Some(step)) => {
                 steps_started.insert((id, step));
@@ -269,18 +269,44 @@ async fn check_references(state: &AppState, events: &[IngestEvent]) -> Result<()
     let unprocessable = |index: usize, message: String| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).at(index)
     };
+    let not_ingested = |index: usize, id: Uuid| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "event {index}: execution {id} is a run of pipescope's own engine; ingest may \
+                 only report executions it started (give your run an id of its own)"
+            ),
+        )
+        .at(index)
+    };
     let read_failed = |e: sqlx::Error| ApiError::internal("the store could not be read", e);
-    if !unknown.is_empty() {
-        let ids: Vec<Uuid> = unknown.iter().map(|(_, id)| *id).collect();
-        let known: HashSet<Uuid> = db::events::known_executions(&state.pool, &ids)
+    // A run the engine has just started may not be stored yet.
+    if let Some((index, id, _)) = referenced
+        .iter()
+        .find(|(_, id, _)| state.engine.is_running_here(*id))
+    {
+        return Err(not_ingested(*index, *id));
+    }
+    if !referenced.is_empty() {
+        let mut ids: Vec<Uuid> = referenced.iter().map(|(_, id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let known: HashMap<Uuid, Origin> = db::events::known_executions(&state.pool, &ids)
             .await
             .map_err(read_failed)?
             .into_iter()
             .collect();
-        if let Some((index, id)) = unknown.into_iter().find(|(_, id)| !known.contains(id)) {
-            return Err(unprocessable(index, format!(
-                "event {index}: execution {id} is unknown; send its pipeline:started first (in this batch or an earlier one)"
-            )));
+        for (index, id, started_before) in &referenced {
+            match known.get(id) {
+                Some(Origin::Engine) => return Err(not_ingested(*index, *id)),
+                Some(Origin::Ingest) => {}
+                None if *started_before => {}
+                None => {
+                    return Err(unprocessable(*index, format!(
+                        "event {index}: execution {id} is unknown; send its pipeline:started first (in this batch or an earlier one)"
+                    )))
+                }
+            }
         }
     }
     if !unknown_steps.is_empty() {

@@ -1,7 +1,9 @@
 //! HTTP routes outside the Leptos pages, one module per area, merged in [`crate::app`].
 
+pub mod access;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod health;
 pub mod ingest;
 pub mod logs;

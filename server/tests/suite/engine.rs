@@ -504,7 +504,7 @@ steps:
 
     // A prompt that alone exceeds the budget never reaches the provider.
     let prompt_too_long = too_small.replace("token_budget: 30", "token_budget: 5");
-    let execution = start(addr, json!({ "yaml": prompt_too_long })).await;
+    let execution = start(addr, json!({ "yaml": prompt_too_long, "save": true })).await;
     let frames = run_to_end(&mut client, execution).await;
     assert!(!names(&frames).contains(&"prompt:sent"));
     let error = settled(addr, execution).await["steps"][0]["error"].clone();
@@ -747,11 +747,16 @@ async fn saved_pipelines_are_versioned_and_run_by_name(pool: PgPool) {
     let mut client = connect(addr, "", None).await;
     let first = start(addr, json!({ "yaml": CHAIN })).await;
     run_to_end(&mut client, first).await;
-    // The same text again is the same version; a change is the next.
+    // The same text again is the same version; a change is the next when asked to save it.
     let again = start(addr, json!({ "yaml": CHAIN })).await;
     run_to_end(&mut client, again).await;
     let changed = CHAIN.replace("Outline {{ topic }}.", "Outline {{ topic }} briefly.");
-    let (_, started) = post(addr, "/api/executions", json!({ "yaml": changed })).await;
+    let (_, started) = post(
+        addr,
+        "/api/executions",
+        json!({ "yaml": changed, "save": true }),
+    )
+    .await;
     assert_eq!(started["version"], 2);
     let by_name = start(addr, json!({ "pipeline": "chain", "version": 1 })).await;
     run_to_end(&mut client, by_name).await;

@@ -12,7 +12,10 @@ use sqlx::PgPool;
 use tower::ServiceExt;
 
 async fn router(pool: PgPool) -> Router {
-    server::app(common::state(pool, Default::default()).await)
+    server::app(
+        common::state(pool, Default::default()).await,
+        server::http::access::Policy::local(),
+    )
 }
 
 async fn get(router: Router, uri: &str) -> (StatusCode, String) {

@@ -23,7 +23,10 @@ const R3: Uuid = Uuid::from_u128(0xb3);
 const LINES: i64 = 600;
 
 async fn router(pool: PgPool) -> Router {
-    server::app(common::state(pool, Default::default()).await)
+    server::app(
+        common::state(pool, Default::default()).await,
+        server::http::access::Policy::local(),
+    )
 }
 
 async fn send(router: &Router, request: Request<Body>) -> (StatusCode, header::HeaderMap, String) {

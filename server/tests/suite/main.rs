@@ -4,6 +4,7 @@
 
 mod common;
 
+mod access;
 mod backbone;
 mod batch;
 mod engine;

@@ -63,10 +63,11 @@ fn one_step(provider: &str, extra: &str) -> String {
     )
 }
 
+/// Runs `yaml` (a text of pipeline `wire`, saved as its next version when it changed).
 async fn start(addr: SocketAddr, yaml: &str) -> Uuid {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/executions"))
-        .json(&json!({ "yaml": yaml }))
+        .json(&json!({ "yaml": yaml, "save": true }))
         .send()
         .await
         .expect("start");

@@ -527,7 +527,7 @@ async fn an_unchanged_file_does_not_replace_a_studio_edit(pool: PgPool) {
     let state = studio(pool.clone()).await;
     let catalog = state.engine.catalog().clone();
     let file = brief("Outline");
-    let loaded = library::save(&pool, &file, &catalog, "file")
+    let loaded = library::store(&pool, &file, &catalog, library::Arrival::File)
         .await
         .expect("load the file");
     assert_eq!(loaded.version, 1);
@@ -536,7 +536,7 @@ async fn an_unchanged_file_does_not_replace_a_studio_edit(pool: PgPool) {
         SaveOutcome::Saved { version: 2 }
     );
     // A restart loads the folder again: the file has not changed, the edit stays the newest.
-    let again = library::save(&pool, &file, &catalog, "file")
+    let again = library::store(&pool, &file, &catalog, library::Arrival::File)
         .await
         .expect("load again");
     assert_eq!(again.version, 1);
@@ -545,7 +545,7 @@ async fn an_unchanged_file_does_not_replace_a_studio_edit(pool: PgPool) {
         2
     );
     // A changed file is a new version.
-    let changed = library::save(&pool, &brief("Changed"), &catalog, "file")
+    let changed = library::store(&pool, &brief("Changed"), &catalog, library::Arrival::File)
         .await
         .expect("load the changed file");
     assert_eq!(changed.version, 3);

@@ -86,11 +86,16 @@ pub fn refused(result: Result<impl std::fmt::Debug, AppError>) -> String {
 
 /// Serves `state` on a free loopback port until the test ends.
 pub async fn serve(state: AppState) -> SocketAddr {
+    serve_with(state, server::http::access::Policy::local()).await
+}
+
+/// Serves `state` with the access `policy` on a free loopback port until the test ends.
+pub async fn serve_with(state: AppState, policy: server::http::access::Policy) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let router = server::app(state);
+    let router = server::app(state, policy);
     // As pipescope serves (`server::run`), so the tests cover its connection handling too.
     tokio::spawn(server::http::serve::serve(
         listener,
