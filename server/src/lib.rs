@@ -81,6 +81,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let local_addr = listener
         .local_addr()
         .map_err(|e| StartupError::listen(config.listen, &e))?;
+    // Taken from here on: one that comes while the database opens stops the server once it is up.
+    let signalled = shutdown_signal();
 
     let data_dir = config.data_dir();
     let mut database = Database::open(
@@ -121,7 +123,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     );
     let stopping = state.shutdown.clone();
     let served = http::serve::serve(listener, app(state.clone(), access), async move {
-        shutdown_signal().await;
+        signalled.await;
         // Ends the open event streams, which would otherwise hold the shutdown forever.
         stopping.send_replace(true);
     })
@@ -157,21 +159,29 @@ async fn load_pipelines(state: &AppState, config: &Config) -> Vec<String> {
     }
 }
 
-/// Resolves on the first Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on the first Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: a signal that came between the server answering
+/// its first request and that poll would otherwise have killed the process with the default
+/// action (seen as a failed exit when SIGTERM followed the first `/healthz` on a busy machine).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).ok();
-    let terminated = async {
-        match term.as_mut() {
-            Some(term) => {
-                term.recv().await;
-            }
-            None => std::future::pending().await,
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            _ = received(interrupt.as_mut()) => {},
+            _ = received(term.as_mut()) => {},
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminated => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
+}
+
+/// The next signal on `stream`; never, if its handler could not be installed.
+async fn received(stream: Option<&mut tokio::signal::unix::Signal>) {
+    match stream {
+        Some(stream) => {
+            stream.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
