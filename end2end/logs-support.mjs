@@ -136,7 +136,15 @@ export async function heldLines(page) {
         for (let t = Math.floor(list.scrollTop / 24) * 24; t <= last; t += 24) if (!tops.has(t)) return false;
         return true;
       };
-      while (!covered()) await frame();
+      // Read only where the list was put: the page may still move it once more (a list that
+      // followed the tail goes to its end when lines it was waiting for are placed, and has
+      // been seen doing so after a filter change, which left the first rows unread).
+      for (;;) {
+        while (!covered()) await frame();
+        if (Math.abs(list.scrollTop - Math.min(top, list.scrollHeight - list.clientHeight)) <= 1) break;
+        list.scrollTop = top;
+        await frame();
+      }
       for (const r of rows()) {
         seen.set(r.offsetTop, {
           id: Number(r.dataset.id),
