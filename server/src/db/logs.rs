@@ -71,33 +71,33 @@ fn select<'a>(
             .push(" AND l.message ILIKE ")
             .push_bind(contains_pattern(q));
     }
-    let (compare, direction) = match order {
-        Order::NewestFirst => ("<", "DESC"),
-        Order::OldestFirst => (">", "ASC"),
+    match order {
+        // Ids follow the order the lines' transactions commit in, on every instance
+        // (`projection::lock_log_order`): no smaller id can appear after a larger one is read.
         Order::StoredAfter(id) => {
-            // Ids are given in the order lines are stored: one writer (the bus's) inserts
-            // them, a transaction at a time, so no smaller id can appear after a larger one.
             query
                 .push(" AND l.id > ")
                 .push_bind(id)
                 .push(" ORDER BY l.id");
-            if let Some(limit) = limit {
-                query.push(" LIMIT ").push_bind(limit);
-            }
-            return query;
         }
-    };
-    if let Some(cursor) = from {
-        query
-            .push(format_args!(" AND (l.logged_at, l.id) {compare} ("))
-            .push_bind(cursor.at)
-            .push(", ")
-            .push_bind(cursor.id)
-            .push(")");
+        Order::NewestFirst | Order::OldestFirst => {
+            let (compare, direction) = match order {
+                Order::NewestFirst => ("<", "DESC"),
+                _ => (">", "ASC"),
+            };
+            if let Some(cursor) = from {
+                query
+                    .push(format_args!(" AND (l.logged_at, l.id) {compare} ("))
+                    .push_bind(cursor.at)
+                    .push(", ")
+                    .push_bind(cursor.id)
+                    .push(")");
+            }
+            query.push(format_args!(
+                " ORDER BY l.logged_at {direction}, l.id {direction}"
+            ));
+        }
     }
-    query.push(format_args!(
-        " ORDER BY l.logged_at {direction}, l.id {direction}"
-    ));
     if let Some(limit) = limit {
         query.push(" LIMIT ").push_bind(limit);
     }
