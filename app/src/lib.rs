@@ -59,6 +59,9 @@ pub fn App() -> impl IntoView {
                 // Async: the server waits for the page's data, so the first paint is complete (no
                 // loading placeholders that shift the layout when they resolve).
                 <Route path=StaticSegment("") view=routes::DashboardPage ssr=SsrMode::Async />
+                // The history: its own chunk (see HistorySection).
+                <Route path=StaticSegment("runs") view=routes::HistorySection />
+                <Route path=StaticSegment("compare") view=routes::HistorySection />
                 <Route path=(StaticSegment("runs"), ParamSegment("id")) view=routes::RunPage ssr=SsrMode::Async />
                 <Route
                     path=(StaticSegment("runs"), ParamSegment("id"), StaticSegment("steps"), ParamSegment("step"))

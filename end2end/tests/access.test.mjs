@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { EVENTUALLY, newContext, screenshot, startRun, usePipescope, watch } from '../support.mjs';
+import { EVENTUALLY, newContext, screenshot, startPipescope, startRun, usePipescope, watch } from '../support.mjs';
 
 const TOKEN = `e2e-${randomUUID()}`;
 
@@ -108,6 +108,30 @@ test('a link from another site opens the page with the session (SameSite=Strict)
   }
   assert.deepEqual(problems, []);
   assert.deepEqual(atLogin, []);
+});
+
+test('a dashboard whose session is gone goes to the login page instead of staying offline', async () => {
+  const { context, page, problems } = await signedIn();
+  await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: EVENTUALLY });
+  // The session ends (as when it expires) and the stream drops (the server restarts): the
+  // browser's reconnect is refused with a 401, which an EventSource cannot tell from a server
+  // that is down.
+  await context.clearCookies();
+  await shared.server.stop();
+  shared.server = await startPipescope(['--token', TOKEN], shared.server);
+  try {
+    await page.waitForURL(/\/login\?next=(%2F|\/)$/, { timeout: EVENTUALLY });
+  } catch (e) {
+    const state = await page.getAttribute('[data-testid="connection"]', 'data-state').catch(() => '?');
+    throw new Error(`${e.message}\nurl ${page.url()} state ${state}\n${problems.join('\n')}`);
+  }
+  await page.locator('[data-testid="login"]').waitFor();
+  // What the browser reported on the way: the stream cut and refused while the server was down,
+  // then refused (401), and the probe's 401; nothing else (no page error, no CSP violation).
+  for (const problem of problems) {
+    assert.match(problem, /401 \(Unauthorized\)|ERR_CONNECTION_REFUSED|request failed: .*\/(api\/(events|bus\/stats)|pkg\/)/, problem);
+  }
+  await context.close();
 });
 
 test('no page breaks the Content-Security-Policy', async () => {

@@ -125,3 +125,74 @@ proptest! {
         }
     }
 }
+
+/// Pieces templates are made of, valid and not: delimiters, statements, filters, names the
+/// context holds and not, and text.
+fn template_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "{{",
+            "}}",
+            "{%",
+            "%}",
+            "{#",
+            "#}",
+            " for x in items ",
+            " endfor ",
+            " if ",
+            " else ",
+            " endif ",
+            " set y = ",
+            "|",
+            "upper",
+            "join(',')",
+            "length",
+            "default('-')",
+            "truncate(3)",
+            "topic",
+            "inputs.topic",
+            "steps.a.output",
+            "items",
+            "x",
+            "loop.index",
+            "range(3)",
+            "(",
+            ")",
+            "[",
+            "]",
+            ".",
+            "~",
+            "+",
+            "*",
+            "\"",
+            "'",
+            "\n",
+            " ",
+            "9999999999",
+            "-1",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z{}%#|() .'\"\\n]{0,12}",
+        any::<String>().prop_map(|s| s.chars().take(8).collect()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Whatever the template, rendering answers (a text or a message) and never panics.
+    #[test]
+    fn random_templates_render_or_say_why(pieces in prop::collection::vec(template_piece(), 0..24)) {
+        let source: String = pieces.concat();
+        let context = serde_json::json!({
+            "topic": "CRDTs",
+            "inputs": {"topic": "CRDTs"},
+            "items": ["a", "b", "c"],
+            "steps": {"a": {"output": "text"}},
+        });
+        if let Err(message) = pipeline::template::render(&source, &context) {
+            prop_assert!(!message.is_empty());
+        }
+        let _ = pipeline::template::references(&source);
+    }
+}

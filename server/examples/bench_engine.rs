@@ -116,6 +116,8 @@ async fn main() -> Result<(), Error> {
     let engine = EngineConfig {
         providers: Registry::new(&configured, &|_| None)?,
         prices: PriceTable::new(Vec::new()),
+        // Every run at once: this measures the engine, not its limit.
+        max_running: runs.max(1) + 1,
     };
     let config = <Config as clap::Parser>::parse_from(["pipescope"]);
     let state = AppState::start(

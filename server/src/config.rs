@@ -17,6 +17,10 @@ use crate::http::access::{Policy, Token};
         it again on exit; with DATABASE_URL it uses that server. Migrations run at start-up."
 )]
 pub struct Config {
+    /// Without a command, pipescope serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to serve the dashboard and API on.
     #[arg(
         long,
@@ -105,6 +109,55 @@ pub struct Config {
           value_parser = parse_host_name)]
     pub public_host: Vec<String>,
 
+    /// Most live event streams (`/api/events`) open at once, from all clients together; one
+    /// more is answered 429. Each idle stream holds about 13 KB.
+    #[arg(long, env = "PIPESCOPE_MAX_STREAMS", default_value_t = 10_000, value_name = "STREAMS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+
+    /// Most live event streams one client (an IP address) may hold open at once. A browser
+    /// tab holds one.
+    #[arg(long, env = "PIPESCOPE_MAX_STREAMS_PER_CLIENT", default_value_t = 1_000,
+          value_name = "STREAMS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_client: u32,
+
+    /// Ingest requests (`POST /api/ingest/events`, each up to 10,000 events) one client may
+    /// send per second, sustained; twice as many may come in a burst.
+    #[arg(long, env = "PIPESCOPE_INGEST_RATE", default_value_t = 1_000, value_name = "REQUESTS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ingest_rate: u32,
+
+    /// Requests that start runs (a run, a batch, a rerun or a step's replay) one client may
+    /// send per second, sustained; twice as many may come in a burst.
+    #[arg(long, env = "PIPESCOPE_RUN_RATE", default_value_t = 20, value_name = "REQUESTS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub run_rate: u32,
+
+    /// Most runs executing at once on this server. A run started beyond it is answered 429;
+    /// a batch's queued runs wait for a free place instead.
+    #[arg(long, env = "PIPESCOPE_MAX_RUNNING", default_value_t = crate::engine::MAX_RUNNING as u32, value_name = "RUNS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_running: u32,
+
+    /// Addresses of reverse proxies in front of pipescope (comma-separated). A request from one
+    /// of them counts against the client named last in its `X-Forwarded-For` that is not
+    /// itself one of them; without this, every client behind a proxy shares its limits.
+    #[arg(
+        long,
+        env = "PIPESCOPE_TRUSTED_PROXY",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
+    /// Keep the event log, log lines, metrics snapshots and runs' prompts and responses this
+    /// many days; older ones are pruned in the background (runs stay, with their status,
+    /// tokens, cost and timings, so history and totals keep counting them). Unset: keep
+    /// everything.
+    #[arg(long, env = "PIPESCOPE_RETAIN_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_days: Option<u32>,
+
     /// Folder with the built browser bundle (written by cargo-leptos).
     #[arg(
         long,
@@ -113,6 +166,82 @@ pub struct Config {
         value_name = "DIR"
     )]
     pub site_root: PathBuf,
+}
+
+/// What pipescope does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Checks pipeline files with the server's own validator, without a server or a database:
+    /// each problem as `file:line:column: message`, exit status 1 if there is any. Providers
+    /// are checked against the built-in ones and those of --config. `-` reads standard input.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Starts a run on a pipescope server and follows it live: each step as it starts, its
+    /// response as it streams, tokens, cost and time. Ctrl-C asks whether to cancel the run.
+    /// Exit status 0 when the run completes, 1 when it fails or is cancelled.
+    Run {
+        /// A saved pipeline's name, or a pipeline file (its YAML is sent).
+        #[arg(value_name = "NAME|FILE")]
+        pipeline: String,
+        /// An input, as name=value (repeat for each input).
+        #[arg(long = "input", short, value_name = "NAME=VALUE", value_parser = parse_input)]
+        inputs: Vec<(String, String)>,
+        /// Run every step on this provider instead of the pipeline's.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Run every step with this model instead of the pipeline's.
+        #[arg(long)]
+        model: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Prints the live log stream (`log:entry` events) of a pipescope server until Ctrl-C.
+    Tail {
+        /// Only the lines of this run.
+        #[arg(long, value_name = "ID")]
+        run: Option<uuid::Uuid>,
+        /// Only these levels (comma-separated: trace, debug, info, warn, error).
+        #[arg(long, value_delimiter = ',', value_parser = parse_level)]
+        level: Vec<app::models::LogLevel>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+/// Which server `run` and `tail` talk to. The token is --token / PIPESCOPE_TOKEN (or, for
+/// `tail`, --read-token / PIPESCOPE_READ_TOKEN), as for serving.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArg {
+    /// The pipescope server's address.
+    #[arg(
+        long = "server",
+        env = "PIPESCOPE_SERVER",
+        default_value = "http://127.0.0.1:3000",
+        value_name = "URL"
+    )]
+    pub url: String,
+}
+
+fn parse_input(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "give an input as name=value, e.g. topic=CRDTs (got {value:?})"
+        )),
+    }
+}
+
+fn parse_level(value: &str) -> Result<app::models::LogLevel, String> {
+    app::models::LogLevel::ALL
+        .into_iter()
+        .find(|level| level.as_str().eq_ignore_ascii_case(value.trim()))
+        .ok_or_else(|| {
+            format!("not a level: {value:?}; levels are trace, debug, info, warn, error")
+        })
 }
 
 impl Config {
@@ -166,6 +295,17 @@ impl Config {
         )
     }
 
+    /// The limits per client (streams, request rates); the run limit is the engine's.
+    pub fn limits(&self) -> crate::http::limits::Limits {
+        crate::http::limits::Limits {
+            max_streams: self.max_streams,
+            max_streams_per_client: self.max_streams_per_client,
+            ingest_per_sec: self.ingest_rate,
+            runs_per_sec: self.run_rate,
+            trusted_proxies: self.trusted_proxy.clone(),
+        }
+    }
+
     /// The live backbone's settings.
     pub fn backbone(&self) -> crate::state::BackboneSettings {
         let mut settings = crate::state::BackboneSettings::default();
@@ -200,6 +340,7 @@ impl Config {
         Ok(crate::engine::EngineConfig {
             providers: registry,
             prices: providers::PriceTable::new(file.prices),
+            max_running: self.max_running as usize,
         })
     }
 
@@ -256,8 +397,16 @@ impl FileConfig {
 
 fn first_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    let line = rendered.lines().next().unwrap_or_default();
-    line.trim_start_matches("error: ").to_string()
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let line = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    // "the following required arguments were not provided:" names them on the next line.
+    match (line.ends_with(':'), lines.next()) {
+        (true, Some(what)) => format!("{line} {what}"),
+        _ => line.to_string(),
+    }
 }
 
 /// A host name as a Host header carries it, without port: `pipescope.example.com`.
@@ -430,6 +579,26 @@ mod tests {
         );
         let error = parse(&["--public-host", "https://x.example.com/"]).expect_err("a URL");
         assert!(first_line(&error).contains("no scheme"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn limits_default_as_documented_and_take_proxies() -> Result<(), clap::Error> {
+        let limits = parse(&[])?.limits();
+        let defaults = crate::http::limits::Limits::default();
+        assert_eq!(
+            (limits.max_streams, limits.max_streams_per_client),
+            (defaults.max_streams, defaults.max_streams_per_client)
+        );
+        assert_eq!(
+            (limits.ingest_per_sec, limits.runs_per_sec),
+            (defaults.ingest_per_sec, defaults.runs_per_sec)
+        );
+        let limits = parse(&["--trusted-proxy", "10.0.0.1,::1", "--run-rate", "5"])?.limits();
+        assert_eq!(limits.trusted_proxies.len(), 2);
+        assert_eq!(limits.runs_per_sec, 5);
+        let error = parse(&["--max-running", "0"]).expect_err("zero");
+        assert!(first_line(&error).contains("--max-running"), "{error}");
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! [`app`] builds the router (tests drive it directly); [`run`] is the whole process.
 
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod engine;
@@ -19,12 +20,17 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
 use crate::{
-    config::Config, db::Database, error::StartupError, http::access::Policy, state::AppState,
+    config::Config,
+    db::Database,
+    error::StartupError,
+    http::{access::Policy, limits::Limits},
+    state::AppState,
 };
 
 /// Every route pipescope serves: the API, the server functions, the pages and the static bundle,
-/// each request first checked against `access`, each response with the security headers.
-pub fn app(state: AppState, access: Policy) -> Router {
+/// each request first checked against `access`, then charged to its client (`limits`), each
+/// response with the security headers.
+pub fn app(state: AppState, access: Policy, limits: Limits) -> Router {
     let routes = generate_route_list(app::App);
     let backend = state::shared_backend(&state);
     // Each page's and server function's context.
@@ -33,12 +39,15 @@ pub fn app(state: AppState, access: Policy) -> Router {
         http::headers::provide_nonce();
     };
     let access = Arc::new(access);
+    let limiter = Arc::new(http::limits::Limiter::new(limits));
     Router::new()
         .merge(http::access::router(access.clone()))
         .merge(http::health::router())
         .merge(http::events::router())
         .merge(http::ingest::router())
+        .merge(http::history::router())
         .merge(http::logs::router())
+        .merge(http::prometheus::router())
         .merge(http::runs::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
@@ -51,6 +60,13 @@ pub fn app(state: AppState, access: Policy) -> Router {
         .layer(axum::middleware::from_fn(
             http::static_files::revalidate_bundle,
         ))
+        // After access: a client without the token is refused before it uses anyone's share.
+        .layer(axum::middleware::from_fn_with_state(
+            limiter.clone(),
+            http::limits::guard,
+        ))
+        // For /healthz, which reports the refusals.
+        .layer(axum::Extension(limiter))
         // Outside the routes, so that refusals get the headers too.
         .layer(axum::middleware::from_fn_with_state(
             access,
@@ -103,6 +119,13 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         engine,
     )
     .await;
+    if let Some(days) = config.retain_days {
+        tokio::spawn(db::retention::run(
+            state.pool.clone(),
+            days,
+            state.shutdown.subscribe(),
+        ));
+    }
     let pipelines = load_pipelines(&state, &config).await;
     if config.demo {
         engine::demo::start(state.engine.clone(), pipelines, Default::default());
@@ -122,11 +145,15 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         }
     );
     let stopping = state.shutdown.clone();
-    let served = http::serve::serve(listener, app(state.clone(), access), async move {
-        signalled.await;
-        // Ends the open event streams, which would otherwise hold the shutdown forever.
-        stopping.send_replace(true);
-    })
+    let served = http::serve::serve(
+        listener,
+        app(state.clone(), access, config.limits()),
+        async move {
+            signalled.await;
+            // Ends the open event streams, which would otherwise hold the shutdown forever.
+            stopping.send_replace(true);
+        },
+    )
     .await;
     // Everything published is delivered and written before the database goes away.
     state.shut_down().await;

@@ -1,4 +1,5 @@
-//! `pipescope`: parse the command line, set up logging, run until Ctrl-C or SIGTERM.
+//! `pipescope`: parse the command line; run a command (`validate`), or set up logging and serve
+//! until Ctrl-C or SIGTERM.
 
 use std::process::ExitCode;
 
@@ -10,6 +11,31 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(exit) => return exit,
     };
+    use server::config::Command;
+    match &config.command {
+        Some(Command::Validate { files }) => return server::cli::validate(&config, files),
+        Some(Command::Run {
+            pipeline,
+            inputs,
+            provider,
+            model,
+            server,
+        }) => {
+            return server::cli::run(
+                &config,
+                pipeline,
+                inputs,
+                provider.as_deref(),
+                model.as_deref(),
+                server,
+            )
+            .await
+        }
+        Some(Command::Tail { run, level, server }) => {
+            return server::cli::tail(&config, *run, level, server).await
+        }
+        None => {}
+    }
     server::telemetry::init(&config.log_level);
 
     match server::run(config).await {

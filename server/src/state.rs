@@ -426,9 +426,9 @@ fn app_error(error: EngineError) -> AppError {
             ),
             None => "the pipeline is not valid on this server".to_owned(),
         }),
-        other @ (EngineError::BadRequest(_) | EngineError::Conflict(_)) => {
-            AppError::Refused(other.to_string())
-        }
+        other @ (EngineError::BadRequest(_)
+        | EngineError::Conflict(_)
+        | EngineError::Busy { .. }) => AppError::Refused(other.to_string()),
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Section {
     Providers,
     /// `/logs`
     Logs,
+    /// `/runs`
+    History,
 }
 
 /// The dashboard's top bar: brand, active pipelines and server health. Health is loaded through a
@@ -55,6 +57,7 @@ pub fn Header(
         Some(Section::List | Section::Studio) => 1,
         Some(Section::Providers) => 2,
         Some(Section::Logs) => 3,
+        Some(Section::History) => 4,
     };
     let current = move |link: Option<Section>| (part(link) == part(section)).then_some("page");
     view! {
@@ -67,6 +70,7 @@ pub fn Header(
                 <a href="/" aria-current=current(None)>"Dashboard"</a>
                 <a href="/pipelines" aria-current=current(Some(Section::List)) data-testid="nav-pipelines">"Pipelines"</a>
                 <a href="/providers" aria-current=current(Some(Section::Providers)) data-testid="nav-providers">"Providers"</a>
+                <a href="/runs" aria-current=current(Some(Section::History)) data-testid="nav-history">"History"</a>
                 <a href="/logs" aria-current=current(Some(Section::Logs)) data-testid="nav-logs">"Logs"</a>
             </nav>
             <ThemeToggle />

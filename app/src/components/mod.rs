@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod context_menu;
+pub mod filter_field;
 pub mod header;
 pub mod inspector;
 pub mod overlays;

@@ -234,6 +234,7 @@ impl Inner {
             // The browser will not retry (e.g. the server answered with an error).
             self.store.connection.set(Connection::Offline);
             self.retry_later();
+            spawn_local(reload_if_signed_out());
         } else {
             self.store.connection.set(Connection::Reconnecting);
         }
@@ -260,6 +261,21 @@ impl Inner {
                 }
             }
         });
+    }
+}
+
+/// An `EventSource` does not say why it was refused. When the reason is a session that ran out
+/// (a 401), retrying would show "offline" forever: reloading the page instead takes the user to
+/// the sign-in page, which brings them back here.
+async fn reload_if_signed_out() {
+    // The browser's fetch as it is: a request builder would add code to the first load.
+    let answer =
+        wasm_bindgen_futures::JsFuture::from(window().fetch_with_str("/api/bus/stats")).await;
+    // A fetch that resolves resolves to a Response: no need to check its type.
+    let signed_out =
+        answer.is_ok_and(|answer| answer.unchecked_into::<web_sys::Response>().status() == 401);
+    if signed_out {
+        let _ = window().location().reload();
     }
 }
 

@@ -54,20 +54,29 @@ impl FromStr for LogCursor {
     }
 }
 
-impl From<LogCursor> for String {
-    fn from(cursor: LogCursor) -> String {
-        cursor.to_string()
-    }
-}
+/// A cursor's serde form is its text (`#[serde(into = "String", try_from = "String")]`):
+/// `Display` and `FromStr` (with `Err = ()`) written once, for JSON and URLs alike.
+macro_rules! cursor_as_text {
+    ($cursor:ty, $what:literal) => {
+        impl From<$cursor> for String {
+            fn from(cursor: $cursor) -> String {
+                cursor.to_string()
+            }
+        }
 
-impl TryFrom<String> for LogCursor {
-    type Error = String;
+        impl TryFrom<String> for $cursor {
+            type Error = String;
 
-    fn try_from(text: String) -> Result<Self, String> {
-        text.parse()
-            .map_err(|()| format!("{text:?} is not a log cursor"))
-    }
+            fn try_from(text: String) -> Result<Self, String> {
+                text.parse()
+                    .map_err(|()| format!("{text:?} is not a {}", $what))
+            }
+        }
+    };
 }
+pub(crate) use cursor_as_text;
+
+cursor_as_text!(LogCursor, "log cursor");
 
 /// Which lines to show. Every part is optional and they combine (AND); `levels` is a
 /// multi-select (any of them). Build one in code and check it with [`LogFilter::validate`], or
@@ -117,7 +126,7 @@ impl fmt::Display for LogFilterError {
 
 impl std::error::Error for LogFilterError {}
 
-fn refuse(field: &'static str, message: String) -> LogFilterError {
+pub(crate) fn refuse(field: &'static str, message: String) -> LogFilterError {
     LogFilterError { field, message }
 }
 
@@ -129,41 +138,12 @@ impl LogFilter {
 
     /// Checks what parsing cannot: the time range, the page size, the cursors, the search.
     pub fn validate(&self) -> Result<(), LogFilterError> {
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from > to {
-                return Err(refuse(
-                    "to",
-                    format!(
-                        "the time range is reversed: from {} is after to {}; swap them",
-                        show_time(from),
-                        show_time(to)
-                    ),
-                ));
-            }
-            if from == to {
-                return Err(refuse(
-                    "to",
-                    format!(
-                        "the time range is empty: from and to are both {}; `to` is the first \
-                         time not shown",
-                        show_time(to)
-                    ),
-                ));
-            }
-        }
-        match self.limit {
-            Some(0) => return Err(refuse("limit", "the page size must be at least 1".into())),
-            Some(n) if n > MAX_PAGE_SIZE => {
-                return Err(refuse(
-                    "limit",
-                    format!(
-                        "the page size {n} is over the limit of {MAX_PAGE_SIZE} lines; page \
-                         with `before` and `after` for more"
-                    ),
-                ))
-            }
-            _ => {}
-        }
+        check_range(self.from, self.to)?;
+        check_limit(
+            self.limit,
+            MAX_PAGE_SIZE,
+            "lines; page with `before` and `after` for more",
+        )?;
         if self.before.is_some() && self.after.is_some() {
             return Err(refuse(
                 "after",
@@ -193,19 +173,14 @@ impl LogFilter {
                 ));
             }
         }
-        for (field, text) in [
-            ("q", &self.q),
-            ("pipeline", &self.pipeline),
-            ("step", &self.step),
-        ] {
-            if text.as_deref().is_some_and(|t| t.contains('\0')) {
-                return Err(refuse(
-                    field,
-                    format!("`{field}` contains a NUL character, which no stored line holds"),
-                ));
-            }
-        }
-        Ok(())
+        check_no_nul(
+            [
+                ("q", &self.q),
+                ("pipeline", &self.pipeline),
+                ("step", &self.step),
+            ],
+            "line",
+        )
     }
 
     /// Reads a filter from a URL's query string (with or without the leading `?`), then
@@ -213,19 +188,8 @@ impl LogFilter {
     /// as absent; parameters it does not know (the page's own) are left alone.
     pub fn from_query(query: &str) -> Result<Self, LogFilterError> {
         let mut filter = LogFilter::default();
-        for (key, value) in query_pairs(query) {
-            let Some(field) = FIELDS.iter().copied().find(|f| *f == key) else {
-                continue;
-            };
-            let value = value.map_err(|()| {
-                refuse(
-                    field,
-                    format!("`{field}` is not valid percent-encoded UTF-8"),
-                )
-            })?;
-            if value.is_empty() {
-                continue;
-            }
+        for pair in known_pairs(query, &FIELDS) {
+            let (field, value) = pair?;
             match field {
                 "level" => {
                     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -255,19 +219,7 @@ impl LogFilter {
                     })?)
                 }
                 "from" | "to" => {
-                    // A `+01:00` offset typed into a URL unencoded arrives as a space.
-                    let time = DateTime::parse_from_rfc3339(&value)
-                        .or_else(|_| DateTime::parse_from_rfc3339(&value.replace(' ', "+")))
-                        .map_err(|_| {
-                            refuse(
-                                field,
-                                format!(
-                                    "`{field}` is not a time: {value:?}; give an RFC 3339 time \
-                                     such as 2026-12-06T10:00:00Z"
-                                ),
-                            )
-                        })?
-                        .with_timezone(&Utc);
+                    let time = parse_time(field, &value)?;
                     if field == "from" {
                         filter.from = Some(time);
                     } else {
@@ -376,8 +328,106 @@ const FIELDS: [&str; 11] = [
     "level", "pipeline", "run", "step", "from", "to", "q", "limit", "before", "after", "since",
 ];
 
+/// The page size's check: from 1 to `max`; `more` says what the page holds and how to read
+/// beyond it.
+pub(crate) fn check_limit(limit: Option<u32>, max: u32, more: &str) -> Result<(), LogFilterError> {
+    match limit {
+        Some(0) => Err(refuse("limit", "the page size must be at least 1".into())),
+        Some(n) if n > max => Err(refuse(
+            "limit",
+            format!("the page size {n} is over the limit of {max} {more}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// No text of a filter holds a NUL: Postgres' text cannot, so nothing `what` holds would match.
+pub(crate) fn check_no_nul<'a>(
+    texts: impl IntoIterator<Item = (&'static str, &'a Option<String>)>,
+    what: &str,
+) -> Result<(), LogFilterError> {
+    for (field, text) in texts {
+        if text.as_deref().is_some_and(|t| t.contains('\0')) {
+            return Err(refuse(
+                field,
+                format!("`{field}` contains a NUL character, which no stored {what} holds"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The pairs of a query string whose key is one of `fields`, decoded, empty values left out
+/// (they count as absent); a value that does not decode is an error naming its field.
+pub(crate) fn known_pairs<'a>(
+    query: &'a str,
+    fields: &'a [&'static str],
+) -> impl Iterator<Item = Result<(&'static str, String), LogFilterError>> + 'a {
+    query_pairs(query).filter_map(|(key, value)| {
+        let field = fields.iter().copied().find(|f| *f == key)?;
+        match value {
+            Err(()) => Some(Err(refuse(
+                field,
+                format!("`{field}` is not valid percent-encoded UTF-8"),
+            ))),
+            Ok(value) if value.is_empty() => None,
+            Ok(value) => Some(Ok((field, value))),
+        }
+    })
+}
+
+/// A time range's check: `from` before `to` when both are given.
+pub(crate) fn check_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<(), LogFilterError> {
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(refuse(
+                "to",
+                format!(
+                    "the time range is reversed: from {} is after to {}; swap them",
+                    show_time(from),
+                    show_time(to)
+                ),
+            ));
+        }
+        if from == to {
+            return Err(refuse(
+                "to",
+                format!(
+                    "the time range is empty: from and to are both {}; `to` is the first \
+             time not shown",
+                    show_time(to)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A time read from a query parameter: RFC 3339, any offset.
+pub(crate) fn parse_time(
+    field: &'static str,
+    value: &str,
+) -> Result<DateTime<Utc>, LogFilterError> {
+    // A `+01:00` offset typed into a URL unencoded arrives as a space.
+    DateTime::parse_from_rfc3339(value)
+        .or_else(|_| DateTime::parse_from_rfc3339(&value.replace(' ', "+")))
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| {
+            refuse(
+                field,
+                format!(
+                    "`{field}` is not a time: {value:?}; give an RFC 3339 time such as \
+                     2026-12-06T10:00:00Z"
+                ),
+            )
+        })
+}
+
 /// A time as the filter writes it: RFC 3339 in UTC, with as many fractional digits as it has.
-fn show_time(time: DateTime<Utc>) -> String {
+pub(crate) fn show_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
@@ -425,7 +475,7 @@ pub fn run_logs_href(run: uuid::Uuid, step: Option<&str>) -> String {
     }
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':') {

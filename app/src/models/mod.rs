@@ -4,6 +4,7 @@ mod event_reading;
 pub mod events;
 mod execution;
 mod health;
+pub mod history;
 pub mod logs;
 mod pipelines;
 mod run_log;
@@ -17,6 +18,7 @@ pub use events::{
 };
 pub use execution::{ExecutionDetail, RunAction, StepDetail};
 pub use health::{DatabaseHealth, DatabaseMode, Health, HealthStatus, StoreSummary};
+pub use history::{HistoryCursor, HistoryFilter, HistoryPage, HistoryRun, HistorySort};
 pub use logs::{
     LogCursor, LogFilter, LogFilterError, LogPage, LogRecord, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };

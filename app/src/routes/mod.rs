@@ -1,6 +1,8 @@
 //! One module per page.
 
+mod api;
 mod dashboard;
+mod history;
 mod logs;
 mod not_found;
 mod pipelines;
@@ -36,6 +38,13 @@ pub fn LogsSection() -> impl IntoView {
     section_page(Section::Logs)
 }
 
+/// `/runs` and `/compare`: the history of every run and two runs side by side, in a chunk of
+/// their own, in the same frame.
+#[component]
+pub fn HistorySection() -> impl IntoView {
+    section_page(Section::History)
+}
+
 /// The section's page at the address `(name, action)` after `/pipelines`, and the pipeline the
 /// studio shows (None: a new one); None for an address that is none of them.
 fn page_at(name: Option<String>, action: Option<String>) -> Option<(Section, Option<String>)> {
@@ -47,12 +56,14 @@ fn page_at(name: Option<String>, action: Option<String>) -> Option<(Section, Opt
     }
 }
 
-/// The section's frame: `/providers`, `/logs`, else a pipelines address. Everything that
+/// The section's frame: `/providers`, `/logs`, `/runs`, else a pipelines address. Everything that
 /// follows the address is in the section's chunk: the first load carries only this frame.
 fn section_page(section: Section) -> AnyView {
     let params = use_params_map();
-    let known = matches!(section, Section::Providers | Section::Logs)
-        || params.with_untracked(|p| page_at(p.get("name"), p.get("action")).is_some());
+    let known = matches!(
+        section,
+        Section::Providers | Section::Logs | Section::History
+    ) || params.with_untracked(|p| page_at(p.get("name"), p.get("action")).is_some());
     if !known {
         return NotFound().into_any();
     }
@@ -67,6 +78,7 @@ fn section_page(section: Section) -> AnyView {
                     {Suspend::new(async move {
                         match section {
                             Section::Logs => logs_view().await,
+                            Section::History => history_view().await,
                             _ => section_view(section == Section::Providers).await,
                         }
                     })}
@@ -81,6 +93,19 @@ fn section_page(section: Section) -> AnyView {
 fn logs_view() -> AnyView {
     logs_shortcut(Section::Logs);
     view! { <logs::LogsPage /> }.into_any()
+}
+
+#[lazy]
+fn history_view() -> AnyView {
+    logs_shortcut(Section::History);
+    // `/compare` (two runs of the history side by side) shares the history's chunk.
+    let compare = leptos_router::hooks::use_location()
+        .pathname
+        .with_untracked(|path| path == "/compare");
+    if compare {
+        return view! { <history::ComparePage /> }.into_any();
+    }
+    view! { <history::HistoryPage /> }.into_any()
 }
 
 #[lazy]

@@ -10,12 +10,13 @@
 
 use std::{
     sync::{
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
 };
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -62,12 +63,24 @@ pub struct EventWriter {
     progress: Arc<Progress>,
 }
 
-#[derive(Default)]
 struct Progress {
     /// Highest seq written (NONE before the first flush).
     flushed_through: AtomicI64,
     /// Lowest seq in the writer's buffer, not yet written (NONE when the buffer is empty).
     oldest_unflushed: AtomicI64,
+    /// How long each flush took and how many events it held, for `/metrics`.
+    flush_seconds: Histogram,
+    flush_events: Histogram,
+    /// Events the database refused (left out of the store, acknowledged with an error).
+    refused: AtomicU64,
+}
+
+/// A flush's measurements (shared handles: clones see the same counts).
+#[derive(Clone)]
+pub struct FlushMetrics {
+    pub seconds: Histogram,
+    pub events: Histogram,
+    pub refused: u64,
 }
 
 impl EventWriter {
@@ -77,6 +90,11 @@ impl EventWriter {
         let progress = Arc::new(Progress {
             flushed_through: AtomicI64::new(NONE),
             oldest_unflushed: AtomicI64::new(NONE),
+            // 1 ms to about 16 s.
+            flush_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            // 1 to about 16,000 events.
+            flush_events: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
+            refused: AtomicU64::new(0),
         });
         let task = Task {
             pool,
@@ -111,6 +129,14 @@ impl EventWriter {
         let (done, closed) = oneshot::channel();
         if self.tx.send(Message::Close(done)).is_ok() {
             let _ = closed.await;
+        }
+    }
+
+    pub fn flush_metrics(&self) -> FlushMetrics {
+        FlushMetrics {
+            seconds: self.progress.flush_seconds.clone(),
+            events: self.progress.flush_events.clone(),
+            refused: self.progress.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -185,7 +211,16 @@ impl Task {
             return;
         }
         let mut outcomes = vec![Ok(()); buffer.len()];
+        let started = std::time::Instant::now();
         self.write_isolating(buffer, &mut outcomes).await;
+        self.progress
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.progress.flush_events.observe(buffer.len() as f64);
+        let refused = outcomes.iter().filter(|o| o.is_err()).count();
+        self.progress
+            .refused
+            .fetch_add(refused as u64, Ordering::Relaxed);
         let last = buffer.last().map(|r| r.event.seq).unwrap_or(NONE);
         self.progress
             .flushed_through

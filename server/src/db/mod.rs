@@ -4,9 +4,11 @@
 pub mod embedded;
 pub mod events;
 pub mod executions;
+pub mod history;
 pub mod logs;
 pub mod projection;
 pub mod queries;
+pub mod retention;
 pub mod storable;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -49,7 +49,8 @@ pub async fn store_summary(pool: &PgPool) -> Result<StoreSummary, sqlx::Error> {
     })
 }
 
-const RUN_COLUMNS: &str = "
+/// The columns of a [`RunSummary`] read from `pipeline_executions e` (the history reads them too).
+pub(crate) const RUN_COLUMNS: &str = "
     e.id, e.pipeline_name, e.status, e.source, e.started_at, e.completed_at,
     (SELECT s.step_name FROM step_executions s
       WHERE s.execution_id = e.id AND s.status = 'running'

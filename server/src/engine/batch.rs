@@ -302,13 +302,26 @@ impl Engine {
                         Err(_) => break,
                     },
                 };
+                // Then a place among the runs executing at once: a batch's queued runs wait
+                // for one rather than being refused.
+                let place = tokio::select! {
+                    biased;
+                    () = cancelled.cancelled() => break,
+                    place = engine.inner.run_places.clone().acquire_owned() => match place {
+                        Ok(place) => place,
+                        Err(_) => break,
+                    },
+                };
                 engine.launch(
                     definition.clone(),
                     run,
                     Some(batch_id),
                     execution_id,
                     None,
-                    Some(permit),
+                    super::Places {
+                        _run: place,
+                        _batch: Some(permit),
+                    },
                 );
             }
             engine.batches().remove(&batch_id);

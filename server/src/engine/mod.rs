@@ -33,7 +33,7 @@ use providers::{PriceTable, ProviderKind, Registry, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
@@ -45,7 +45,12 @@ pub use library::{Definition, PipelineRef};
 pub struct EngineConfig {
     pub providers: Registry,
     pub prices: PriceTable,
+    /// Most runs executing at once (`--max-running`).
+    pub max_running: usize,
 }
+
+/// The flag's default.
+pub const MAX_RUNNING: usize = 500;
 
 /// Handle to the engine; cheap to clone.
 #[derive(Clone)]
@@ -60,6 +65,9 @@ struct Inner {
     prices: PriceTable,
     catalog: Catalog,
     runs: Mutex<HashMap<Uuid, Arc<RunControl>>>,
+    /// A place per run that may execute at once; a run holds one until its task ends.
+    run_places: Arc<Semaphore>,
+    max_running: usize,
     /// Batches still starting runs; cancelling one stops its queue.
     batches: Mutex<HashMap<Uuid, CancellationToken>>,
     /// Every run and batch task, so shutdown can wait for them.
@@ -67,6 +75,14 @@ struct Inner {
     /// Cancelled on shutdown: runs stop without reporting themselves cancelled, and are marked
     /// interrupted instead.
     stopping: CancellationToken,
+}
+
+/// What a run holds while it executes: its place among the runs executing at once, and its
+/// batch's, if it is in one.
+/// Held, never read: dropping them gives the places back.
+struct Places {
+    _run: OwnedSemaphorePermit,
+    _batch: Option<OwnedSemaphorePermit>,
 }
 
 /// Pause and cancel for one live run.
@@ -128,6 +144,11 @@ pub enum EngineError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    #[error(
+        "{limit} runs are executing, the most this server runs at once (--max-running / \
+         PIPESCOPE_MAX_RUNNING); try again when some have finished"
+    )]
+    Busy { limit: usize },
     #[error("the database is unavailable: {0}")]
     Store(#[from] sqlx::Error),
 }
@@ -154,6 +175,8 @@ impl Engine {
                 prices: config.prices,
                 catalog,
                 runs: Mutex::default(),
+                run_places: Arc::new(Semaphore::new(config.max_running.max(1))),
+                max_running: config.max_running.max(1),
                 batches: Mutex::default(),
                 tasks: TaskTracker::new(),
                 stopping: CancellationToken::new(),
@@ -187,6 +210,14 @@ impl Engine {
     ) -> Result<Started, EngineError> {
         let definition = self.resolve(&request).await?;
         let prepared = self.prepare(&definition, &request)?;
+        let place = self
+            .inner
+            .run_places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| EngineError::Busy {
+                limit: self.inner.max_running,
+            })?;
         let (stored, is_stored) = tokio::sync::oneshot::channel();
         let started = self.launch(
             definition,
@@ -194,7 +225,10 @@ impl Engine {
             batch_id,
             Uuid::new_v4(),
             Some(stored),
-            None,
+            Places {
+                _run: place,
+                _batch: None,
+            },
         );
         // Answer once the run is in the store, so reading it right away finds it.
         let _ = is_stored.await;
@@ -253,8 +287,8 @@ impl Engine {
         batch_id: Option<Uuid>,
         execution_id: Uuid,
         stored: Option<tokio::sync::oneshot::Sender<()>>,
-        // A batch's slot, freed when the run ends.
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+        // Freed when the run ends.
+        places: Places,
     ) -> Started {
         let control = self.register(&definition, batch_id, execution_id);
         let started = Started {
@@ -273,8 +307,9 @@ impl Engine {
                 stored,
             )
             .await;
+            // The places first: whoever sees the run gone may start another at once.
+            drop(places);
             engine.end(execution_id, &control);
-            drop(slot);
         });
         started
     }
@@ -334,6 +369,11 @@ impl Engine {
             .batches
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs executing on this server now.
+    pub fn running(&self) -> usize {
+        self.runs().len()
     }
 
     fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<RunControl>>> {

@@ -83,7 +83,7 @@ enum Attempt {
 
 pub(super) async fn run(engine: &Engine, job: Job) -> Outcome {
     let attempts = job.step.retry.attempts.max(1);
-    let mut spent_tokens = 0;
+    let mut spent_tokens: u32 = 0;
     let mut spent_cost = 0.0;
     for n in 0..attempts {
         let attempt = job.first_attempt + n;
@@ -95,14 +95,14 @@ pub(super) async fn run(engine: &Engine, job: Job) -> Outcome {
             } => {
                 return Outcome::Completed {
                     output,
-                    tokens: spent_tokens + tokens,
+                    tokens: spent_tokens.saturating_add(tokens),
                     cost_usd: spent_cost + cost_usd,
                 }
             }
             Attempt::Cancelled => return Outcome::Cancelled,
             Attempt::Failed(error) => error,
         };
-        spent_tokens += error.tokens;
+        spent_tokens = spent_tokens.saturating_add(error.tokens);
         spent_cost += error.cost_usd;
         let last = n + 1 == attempts;
         if !error.retryable || last {
@@ -319,7 +319,7 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             ttft_ms.get_or_insert_with(|| {
                 started.elapsed().as_millis().try_into().unwrap_or(u32::MAX)
             });
-            completion_tokens += providers::tokens::count(&chunk);
+            completion_tokens = completion_tokens.saturating_add(providers::tokens::count(&chunk));
             response.push_str(&chunk);
             engine.publish(EventBody::ResponseStreaming(ResponseStreaming {
                 execution_id,
@@ -328,7 +328,9 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             }));
             // Providers stop at max_tokens themselves; this stops one that does not. The
             // slack covers chunk-by-chunk counting differing from the provider's tokenizer.
-            if completion_tokens > max_tokens + max_tokens / 10 + 8 && step.token_budget.is_some() {
+            // Saturating: a max_tokens near u32::MAX must not wrap the limit round to a small one.
+            let limit = max_tokens.saturating_add(max_tokens / 10).saturating_add(8);
+            if completion_tokens > limit && step.token_budget.is_some() {
                 let usage = Usage {
                     prompt_tokens,
                     completion_tokens,
@@ -342,7 +344,7 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
                     ),
                     retryable: false,
                     retry_after: None,
-                    tokens: prompt_tokens + completion_tokens,
+                    tokens: prompt_tokens.saturating_add(completion_tokens),
                     cost_usd: engine.cost(&step.provider, &step.model, usage),
                 });
             }
@@ -351,7 +353,7 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
                 engine.publish(EventBody::StepProgress(StepProgress {
                     execution_id,
                     step: step.name.clone(),
-                    tokens_used: prompt_tokens + completion_tokens,
+                    tokens_used: prompt_tokens.saturating_add(completion_tokens),
                 }));
             }
         }
@@ -365,7 +367,8 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
         prompt_tokens,
         completion_tokens,
     });
-    let total = usage.prompt_tokens + usage.completion_tokens;
+    // What a provider reports is not trusted to fit: saturate rather than wrap or panic.
+    let total = usage.prompt_tokens.saturating_add(usage.completion_tokens);
     let cost_usd = engine.cost(&step.provider, &step.model, usage);
     engine.publish(EventBody::ResponseReceived(ResponseReceived {
         execution_id,

@@ -77,6 +77,11 @@ impl Token {
         Ok(Self(value.into()))
     }
 
+    /// The secret itself, for a client to send (`pipescope run` and `tail`); never logged.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// Compares digests, so the time taken says nothing about how much of `given` matched, nor
     /// about the token's length.
     fn matches(&self, given: &[u8]) -> bool {
@@ -272,7 +277,8 @@ impl Policy {
             };
         }
         let safe = method.is_safe();
-        if path.starts_with("/api/") {
+        // Read by programs, like the API: a 401 rather than the login page.
+        if path.starts_with("/api/") || path == "/metrics" {
             return if safe || READ_ONLY_POSTS.contains(&path) {
                 Need::Read
             } else {

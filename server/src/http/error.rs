@@ -21,6 +21,9 @@ pub struct ApiError {
     /// Located problems in a pipeline file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<Vec<pipeline::Diagnostic>>,
+    /// Seconds to wait before trying again (a 429's or 503's `Retry-After`).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,6 +34,7 @@ impl ApiError {
             index: None,
             path: None,
             diagnostics: None,
+            retry_after: None,
         }
     }
 
@@ -60,6 +64,12 @@ impl From<crate::engine::EngineError> for ApiError {
             NotFound(message) => Self::new(StatusCode::NOT_FOUND, message),
             BadRequest(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            busy @ Busy { .. } => {
+                let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, busy.to_string());
+                // Runs take seconds to minutes; sooner would only be refused again.
+                error.retry_after = Some(5);
+                error
+            }
             Invalid(diagnostics) => {
                 // The first few in the message, so a user reading only `error` still sees them.
                 const SHOWN: usize = 5;
@@ -86,6 +96,13 @@ impl From<crate::engine::EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self)).into_response()
+        let retry_after = self.retry_after;
+        let mut response = (self.status, Json(self)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -9,7 +9,14 @@ use axum::{
     Extension, Json, Router,
 };
 
-use super::access::Caller;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{
+    access::Caller,
+    limits::{LimitStats, Limiter},
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -19,7 +26,11 @@ pub fn router() -> Router<AppState> {
 /// 200 with the health JSON when the database answers, 503 with the same JSON when it does not.
 /// It needs no token; without a valid one (when one is set) it says only up or down, as
 /// `{"status": "ok" | "degraded"}`: versions, counts and timings are for those who may watch.
-async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
+async fn healthz(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    limiter: Option<Extension<Arc<Limiter>>>,
+) -> Response {
     let health = state.health().await;
     let code = match health.status {
         HealthStatus::Ok => StatusCode::OK,
@@ -27,8 +38,18 @@ async fn healthz(State(state): State<AppState>, caller: Option<Extension<Caller>
     };
     let may_watch = caller.is_none_or(|Extension(Caller(role))| role.is_some());
     if may_watch {
-        (code, Json(health)).into_response()
+        let limits = limiter.map(|Extension(limiter)| limiter.stats());
+        (code, Json(Report { health, limits })).into_response()
     } else {
         (code, Json(serde_json::json!({ "status": health.status }))).into_response()
     }
+}
+
+/// The page's health and, for operators, what the limits per client refused.
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    health: app::models::Health,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<LimitStats>,
 }

@@ -12,19 +12,17 @@
 
 use std::fmt::Write as _;
 
-use app::models::{logs::query_pairs, LogFilter, LogPage, LogRecord};
+use app::models::{LogFilter, LogPage, LogRecord};
 use axum::{
     body::Body,
     extract::{RawQuery, State},
-    http::header,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
     Json, Router,
 };
-use chrono::Utc;
 use futures::StreamExt;
 
-use super::error::ApiError;
+use super::{error::ApiError, export};
 use crate::{db, state::AppState};
 
 /// Lines formatted into one chunk of the export's body at most (those already read).
@@ -37,11 +35,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn filter(query: Option<&str>) -> Result<LogFilter, ApiError> {
-    LogFilter::from_query(query.unwrap_or_default()).map_err(|refused| {
-        let mut error = ApiError::bad_request(refused.message);
-        error.path = Some(refused.field.to_owned());
-        error
-    })
+    Ok(LogFilter::from_query(query.unwrap_or_default())?)
 }
 
 async fn page(
@@ -70,22 +64,9 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     let filter = filter(Some(&query))?;
-    let format = match query_pairs(&query)
-        .filter(|(key, _)| *key == "format")
-        .last()
-        .map(|(_, value)| value)
-    {
-        None => Format::Text,
-        Some(Ok(name)) if name == "text" || name.is_empty() => Format::Text,
-        Some(Ok(name)) if name == "jsonl" => Format::JsonLines,
-        Some(name) => {
-            let mut error = ApiError::bad_request(format!(
-                "unknown export format {:?}; use `text` or `jsonl`",
-                name.unwrap_or_default()
-            ));
-            error.path = Some("format".into());
-            return Err(error);
-        }
+    let format = match export::format(&query, &["text", "jsonl"])? {
+        "jsonl" => Format::JsonLines,
+        _ => Format::Text,
     };
     let (content_type, extension) = match format {
         Format::Text => ("text/plain; charset=utf-8", "log"),
@@ -103,22 +84,12 @@ async fn export(
             }
             Ok::<_, sqlx::Error>(chunk)
         });
-    let filename = format!(
-        "pipescope-logs-{}.{extension}",
-        Utc::now().format("%Y%m%dT%H%M%SZ")
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
+    Ok(export::attachment(
+        content_type,
+        "pipescope-logs",
+        extension,
         Body::from_stream(chunks),
-    )
-        .into_response())
+    ))
 }
 
 fn write_line(out: &mut String, line: &LogRecord, format: Format) {

@@ -3,10 +3,14 @@
 pub mod access;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod headers;
 pub mod health;
+pub mod history;
 pub mod ingest;
+pub mod limits;
 pub mod logs;
+pub mod prometheus;
 pub mod runs;
 pub mod serve;
 pub mod static_files;

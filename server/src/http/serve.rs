@@ -9,10 +9,11 @@
 
 use std::{future::Future, io, pin::pin, time::Duration};
 
-use axum::Router;
+use axum::{extract::ConnectInfo, Router};
 use hyper::server::conn::http1;
 use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets every
 /// connection finish its request in flight and closes it.
@@ -28,9 +29,9 @@ pub async fn serve(
     let connections = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(error).await;
                     continue;
@@ -41,7 +42,15 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {error}");
         }
-        let service = TowerToHyperService::new(app.clone());
+        // Each request carries the address it came from, for the limits per client; added to
+        // the request rather than by a layer on the router, which would copy the router's
+        // routes for every connection.
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {

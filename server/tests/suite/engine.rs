@@ -46,6 +46,7 @@ fn providers(extra: Vec<(&str, ProviderConfig)>) -> EngineConfig {
     EngineConfig {
         providers: Registry::new(&configured, &|_| None).expect("test providers"),
         prices: PriceTable::new(Vec::new()),
+        max_running: server::engine::MAX_RUNNING,
     }
 }
 
@@ -861,4 +862,21 @@ async fn the_example_pipelines_run_to_completion(pool: PgPool) {
             assert!(!prompt.contains("{{") && !prompt.contains("{%"), "{prompt}");
         }
     }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn limits_at_the_top_of_their_range_do_not_overflow(pool: PgPool) {
+    // max_tokens and token_budget at u32::MAX: the engine's stop-the-stream limit (max_tokens
+    // plus a tenth) saturates instead of wrapping round to a tiny limit (or panicking).
+    let addr = serve(pool, providers(vec![])).await;
+    let mut client = connect(addr, "", None).await;
+    let yaml = "name: huge-limits\ndefaults: { provider: instant, model: sim-small, max_tokens: 4294967295 }\nsteps:\n  - name: only\n    prompt: \"Say something.\"\n    token_budget: 4294967295\n";
+    let execution = start(addr, json!({ "yaml": yaml })).await;
+    let frames = run_to_end(&mut client, execution).await;
+    assert_eq!(
+        frames.last().map(|f| f.event.as_str()),
+        Some("pipeline:completed")
+    );
+    let detail = common::settled(addr, execution).await;
+    assert_eq!(detail["steps"][0]["status"], "completed", "{detail}");
 }

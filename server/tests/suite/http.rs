@@ -15,6 +15,7 @@ async fn router(pool: PgPool) -> Router {
     server::app(
         common::state(pool, Default::default()).await,
         server::http::access::Policy::local(),
+        Default::default(),
     )
 }
 

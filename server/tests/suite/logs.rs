@@ -22,10 +22,11 @@ const R3: Uuid = Uuid::from_u128(0xb3);
 /// Lines seeded by [`seed`].
 const LINES: i64 = 600;
 
-async fn router(pool: PgPool) -> Router {
+pub(crate) async fn router(pool: PgPool) -> Router {
     server::app(
         common::state(pool, Default::default()).await,
         server::http::access::Policy::local(),
+        Default::default(),
     )
 }
 
@@ -47,7 +48,7 @@ async fn send(router: &Router, request: Request<Body>) -> (StatusCode, header::H
     )
 }
 
-async fn get(router: &Router, uri: &str) -> (StatusCode, header::HeaderMap, String) {
+pub(crate) async fn get(router: &Router, uri: &str) -> (StatusCode, header::HeaderMap, String) {
     send(
         router,
         Request::get(uri).body(Body::empty()).expect("request"),

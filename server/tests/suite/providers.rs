@@ -52,6 +52,7 @@ async fn setup(
     let engine = EngineConfig {
         providers: Registry::new(&configured, &|_| None).expect("providers"),
         prices: PriceTable::new(Vec::new()),
+        max_running: server::engine::MAX_RUNNING,
     };
     let state = common::state_with_engine(pool, BackboneSettings::default(), engine).await;
     (common::serve(state).await, fakes)

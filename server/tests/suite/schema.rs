@@ -65,8 +65,16 @@ async fn the_dashboard_queries_have_indexes(pool: PgPool) {
             "log_entries_message_trgm",
         ),
     ];
+    assert_plans_use(&mut conn, cases).await;
+}
+
+/// Each `(what, query, index)`: the plan of `query` uses `index`.
+pub(crate) async fn assert_plans_use(
+    conn: &mut sqlx::PgConnection,
+    cases: impl IntoIterator<Item = (&str, impl AsRef<str>, &str)>,
+) {
     for (what, query, index) in cases {
-        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {query}"))
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", query.as_ref()))
             .fetch_all(&mut *conn)
             .await
             .expect("explain");

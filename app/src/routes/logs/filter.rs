@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use crate::components::filter_field::FilterField;
 use crate::models::{
     events::LogLevel,
     logs::{LogFilter, LogFilterError},
@@ -90,23 +91,6 @@ pub fn FilterBar(
         }
     };
 
-    let text_field =
-        |label: &'static str, id: &'static str, value: RwSignal<String>, hint: &'static str| {
-            view! {
-                <label class="logs-field">
-                    <span>{label}</span>
-                    <input
-                        type="text"
-                        name=id
-                        data-testid=format!("logs-{id}")
-                        placeholder=hint
-                        spellcheck="false"
-                        prop:value=move || value.get()
-                        on:input=move |ev| value.set(event_target_value(&ev))
-                    />
-                </label>
-            }
-        };
     view! {
         <form class="panel logs-filter" on:submit=apply data-testid="logs-filter" role="search">
             <fieldset class="logs-levels">
@@ -131,12 +115,12 @@ pub fn FilterBar(
                     })
                     .collect_view()}
             </fieldset>
-            {text_field("Search", "q", q, "text in the message")}
-            {text_field("Pipeline", "pipeline", pipeline, "name")}
-            {text_field("Run", "run", run, "run id")}
-            {text_field("Step", "step", step, "name")}
-            {text_field("From", "from", from, "2026-12-06T10:00:00Z")}
-            {text_field("To", "to", to, "2026-12-06T11:00:00Z")}
+            <FilterField label="Search" name="q" value=q hint="text in the message" prefix="logs" />
+            <FilterField label="Pipeline" name="pipeline" value=pipeline hint="name" prefix="logs" />
+            <FilterField label="Run" name="run" value=run hint="run id" prefix="logs" />
+            <FilterField label="Step" name="step" value=step hint="name" prefix="logs" />
+            <FilterField label="From" name="from" value=from hint="2026-12-06T10:00:00Z" prefix="logs" />
+            <FilterField label="To" name="to" value=to hint="2026-12-06T11:00:00Z" prefix="logs" />
             <div class="logs-filter-actions">
                 <button type="submit" class="btn primary small" data-testid="logs-apply">"Apply"</button>
                 <a class="btn small" href="/logs" data-testid="logs-clear">"Clear"</a>

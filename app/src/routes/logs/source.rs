@@ -204,38 +204,7 @@ impl Loader {
 /// `GET /api/logs` with `filter`; the error is the server's message (what to fix) or why the
 /// server could not be reached.
 async fn get_page(filter: &LogFilter) -> Result<LogPage, String> {
-    let query = filter.to_query();
-    #[cfg(feature = "hydrate")]
-    {
-        use gloo_net::http::Request;
-
-        #[derive(serde::Deserialize)]
-        struct Refusal {
-            error: String,
-        }
-
-        let url = format!("/api/logs?{query}");
-        let response = Request::get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("the server could not be reached: {e}"))?;
-        if response.ok() {
-            return response
-                .json::<LogPage>()
-                .await
-                .map_err(|e| format!("the server's answer could not be read: {e}"));
-        }
-        let status = response.status();
-        match response.json::<Refusal>().await {
-            Ok(refusal) => Err(refusal.error),
-            Err(_) => Err(format!("the server answered {status}")),
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = query;
-        Err("the log is read in the browser".to_owned())
-    }
+    super::super::api::get_json(&format!("/api/logs?{}", filter.to_query())).await
 }
 
 /// Reads the tail whenever the event stream says a line may have arrived, until the calling

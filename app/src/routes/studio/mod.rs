@@ -22,10 +22,14 @@ use self::{
     batch::{BatchPanel, BatchState},
     editor::{CodeEditor, EditorLink},
     graph::StepGraph,
-    history::{DiffView, History},
+    history::History,
     preview::PreviewPanel,
     run::{RunForm, RunPanel, Runnable},
 };
+
+/// The line diff of two texts, also the history's comparison of two runs.
+pub(crate) use self::history::DiffView;
+
 use super::pipelines::edit_href;
 use crate::{
     error::AppError,

@@ -64,6 +64,7 @@ pub async fn state_with_providers(
     let engine = server::engine::EngineConfig {
         providers: Registry::new(&configured, env).expect("providers"),
         prices: PriceTable::new(prices),
+        max_running: server::engine::MAX_RUNNING,
     };
     state_with_engine(pool, BackboneSettings::default(), engine).await
 }
@@ -91,11 +92,20 @@ pub async fn serve(state: AppState) -> SocketAddr {
 
 /// Serves `state` with the access `policy` on a free loopback port until the test ends.
 pub async fn serve_with(state: AppState, policy: server::http::access::Policy) -> SocketAddr {
+    serve_limited(state, policy, Default::default()).await
+}
+
+/// Serves `state` with `policy` and the limits per client `limits`.
+pub async fn serve_limited(
+    state: AppState,
+    policy: server::http::access::Policy,
+    limits: server::http::limits::Limits,
+) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let router = server::app(state, policy);
+    let router = server::app(state, policy, limits);
     // As pipescope serves (`server::run`), so the tests cover its connection handling too.
     tokio::spawn(server::http::serve::serve(
         listener,
