@@ -120,13 +120,21 @@ test('the filter narrows the runs, paging reaches the last one, a row opens its 
 
 test('the search finds words in responses, the export holds the filter, a bad filter says why', async () => {
   const ids = await seed();
+  // Steps are indexed for search in the background just after they are stored: wait until the
+  // server finds all of them (it says how many wait), then search in the page.
+  const want = ids.filter((_, i) => zebra(i)).reverse();
+  const deadline = Date.now() + EVENTUALLY;
+  let found = await apiIds('q=zebra');
+  while (found.length < want.length && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    found = await apiIds('q=zebra');
+  }
+  assert.deepEqual(found, want, 'newest first, the runs whose response says zebra');
   const { page, problems } = await openPage(shared.browser, `${shared.server.url}/runs?limit=100`);
   await page.locator('[data-testid="history-runs"]').waitFor({ timeout: EVENTUALLY });
   await page.fill('[data-testid="history-q"]', 'zebra');
   await page.press('[data-testid="history-q"]', 'Enter');
   await page.waitForURL(/q=zebra/, { timeout: EVENTUALLY });
-  const want = ids.filter((_, i) => zebra(i)).reverse();
-  assert.deepEqual(await apiIds('q=zebra'), want, 'newest first, the runs whose response says zebra');
   await waitForRows(page, want);
 
   // The light theme, for the eye.

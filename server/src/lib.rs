@@ -119,6 +119,11 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         engine,
     )
     .await;
+    // Always: search finds only what it has indexed, and what was stored before an upgrade waits.
+    tokio::spawn(db::search::run(
+        state.pool.clone(),
+        state.shutdown.subscribe(),
+    ));
     if let Some(days) = config.retain_days {
         tokio::spawn(db::retention::run(
             state.pool.clone(),

@@ -373,6 +373,11 @@ pub struct HistoryPage {
     pub runs: Vec<HistoryRun>,
     /// Pass as `after` (with the same filter) for the next page; `None`: this is the last.
     pub next: Option<HistoryCursor>,
+    /// With a search: steps stored but not yet in the search index (counted up to 10,000),
+    /// which the search cannot find yet. The indexer keeps this near 0 but for a burst of
+    /// ingest or the history before an upgrade.
+    #[serde(default)]
+    pub unindexed: u64,
 }
 
 #[cfg(test)]

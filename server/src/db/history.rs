@@ -7,7 +7,9 @@
 //! (`persistent(false)`), so each is planned with its values: a search for a word on one run in
 //! a million and one on every run need different plans. A page picks its ids first and only
 //! then reads each picked run's summary (its steps' counts, tokens, models), so runs the filter
-//! passes over cost nothing more.
+//! passes over cost nothing more. The search reads the documents the search indexer keeps
+//! (`step_search`, [`super::search`]): steps stored in the last moments may not be found yet,
+//! and a page of a search says how many are still waiting ([`HistoryPage::unindexed`]).
 
 use app::models::{HistoryCursor, HistoryFilter, HistoryPage, HistoryRun, HistorySort};
 use chrono::DateTime;
@@ -16,10 +18,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::queries::RUN_COLUMNS;
 
-/// A step's searchable text: the expression of the index `step_executions_text_search`,
-/// repeated exactly so the planner can use it.
-const STEP_TEXT: &str = "to_tsvector('simple'::regconfig, \
-     left(COALESCE(s.prompt, ''), 50000) || ' ' || left(COALESCE(s.response, ''), 50000))";
+/// Steps waiting for the search index are counted up to this many.
+pub const UNINDEXED_CAP: i64 = 10_000;
 
 /// What the list shows of a run besides its summary.
 const HISTORY_COLUMNS: &str = "e.batch_id, e.duration_ms,
@@ -94,10 +94,10 @@ fn push_conditions<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a Histo
     }
     if let Some(q) = &filter.q {
         query
-            .push(format_args!(
-                " AND e.id IN (SELECT s.execution_id FROM step_executions s WHERE {STEP_TEXT} \
-                 @@ websearch_to_tsquery('simple', "
-            ))
+            .push(
+                " AND e.id IN (SELECT f.execution_id FROM step_search f WHERE f.document \
+                 @@ websearch_to_tsquery('simple', ",
+            )
             .push_bind(q)
             .push("))");
     }
@@ -153,9 +153,14 @@ pub async fn page(pool: &PgPool, filter: &HistoryFilter) -> Result<HistoryPage, 
         key: last.sort_key.clone(),
         id: last.run.run.id,
     });
+    let unindexed = match filter.q {
+        Some(_) => super::search::queued(pool, UNINDEXED_CAP).await?,
+        None => 0,
+    };
     Ok(HistoryPage {
         runs: placed.into_iter().map(|p| p.run).collect(),
         next,
+        unindexed,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod projection;
 pub mod queries;
 pub mod retention;
+pub mod search;
 pub mod storable;
 
 use std::{path::Path, str::FromStr, time::Duration};

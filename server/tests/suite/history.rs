@@ -1,7 +1,8 @@
 //! The history's API against a real Postgres: filters combine and select what a direct query of
 //! the store selects, keyset pages in each order reach every run once (ties in the sort key
 //! included), the full-text search finds words in prompts and responses, bad filters are 400s
-//! that say what to fix, and exports hold exactly the filtered runs in the page's order.
+//! that say what to fix, the search index follows the steps' texts (off the ingest path: a step
+//! is found once indexed, and a page says how many wait), and exports hold exactly the filtered runs in the page's order.
 
 use crate::logs::{get, router};
 
@@ -66,6 +67,8 @@ async fn seed(pool: &PgPool) {
     .execute(pool)
     .await
     .expect("steps");
+    // What the server's indexer does in the background, done here before anything is read.
+    server::db::search::index_all(pool).await.expect("indexed");
 }
 
 /// Ids of the runs `condition` selects in `order`, read directly (search by `strpos` on
@@ -339,9 +342,100 @@ async fn each_order_and_the_search_have_an_index(pool: PgPool) {
         ),
         (
             "words in prompts and responses",
-            "SELECT s.execution_id FROM step_executions s WHERE to_tsvector('simple'::regconfig, left(COALESCE(s.prompt, ''), 50000) || ' ' || left(COALESCE(s.response, ''), 50000)) @@ websearch_to_tsquery('simple', 'zebra')".into(),
-            "step_executions_text_search",
+            "SELECT f.execution_id FROM step_search f WHERE f.document @@ websearch_to_tsquery('simple', 'zebra')".into(),
+            "step_search_document",
         ),
     ];
     crate::schema::assert_plans_use(&mut conn, cases).await;
+}
+
+/// The writer only queues a step whose texts changed; the search finds it once the indexer has
+/// run, and meanwhile a search's page says how many steps wait. A new response is indexed
+/// again, texts cleared by retention take the step out of the search, and an update that
+/// leaves the texts alone queues nothing.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_search_index_follows_the_texts_and_says_what_waits(pool: PgPool) {
+    seed(&pool).await;
+    let router = router(pool.clone()).await;
+    let found = |page: &HistoryPage| ids(&page.runs);
+    let run = Uuid::from_u128(0x5ea7c4);
+    sqlx::query(
+        "INSERT INTO pipeline_executions (id, pipeline_name, status) VALUES ($1, 'delta', 'running')",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await
+    .expect("run");
+    sqlx::query(
+        "INSERT INTO step_executions (execution_id, step_name, status, prompt)
+         VALUES ($1, 'ask', 'running', 'Where is the okapi?')",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await
+    .expect("step");
+
+    // Stored, queued, not found yet, and the page says so.
+    let waiting = page(&router, "q=okapi").await;
+    assert_eq!(found(&waiting), Vec::<Uuid>::new());
+    assert_eq!(waiting.unindexed, 1);
+    // Without a search nothing is counted.
+    assert_eq!(page(&router, "").await.unindexed, 0);
+    server::db::search::index_all(&pool).await.expect("indexed");
+    let indexed = page(&router, "q=okapi").await;
+    assert_eq!((found(&indexed), indexed.unindexed), (vec![run], 0));
+
+    // The response arrives: queued again, found by its words once indexed.
+    sqlx::query(
+        "UPDATE step_executions SET response = 'Behind the quagga' WHERE execution_id = $1",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await
+    .expect("response");
+    assert_eq!(page(&router, "q=quagga").await.unindexed, 1);
+    server::db::search::index_all(&pool).await.expect("indexed");
+    assert_eq!(found(&page(&router, "q=quagga").await), vec![run]);
+    assert_eq!(found(&page(&router, "q=okapi").await), vec![run]);
+
+    // Status and tokens change: nothing to index.
+    sqlx::query(
+        "UPDATE step_executions SET status = 'completed', total_tokens = 9 WHERE execution_id = $1",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await
+    .expect("completed");
+    assert_eq!(page(&router, "q=okapi").await.unindexed, 0);
+
+    // Texts cleared (what retention does): the step leaves the search.
+    sqlx::query(
+        "UPDATE step_executions SET prompt = NULL, response = NULL WHERE execution_id = $1",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await
+    .expect("cleared");
+    server::db::search::index_all(&pool).await.expect("indexed");
+    assert_eq!(found(&page(&router, "q=okapi").await), Vec::<Uuid>::new());
+    let documents: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM step_search WHERE execution_id = $1")
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(documents, 0);
+
+    // A deleted run takes its documents with it; the other runs are still found.
+    let zebras = found(&page(&router, "q=zebra&limit=200").await);
+    assert!(zebras.len() > 1, "the seed has zebras: {zebras:?}");
+    sqlx::query("DELETE FROM pipeline_executions WHERE id = $1")
+        .bind(zebras[0])
+        .execute(&pool)
+        .await
+        .expect("deleted");
+    assert_eq!(
+        found(&page(&router, "q=zebra&limit=200").await),
+        zebras[1..]
+    );
 }

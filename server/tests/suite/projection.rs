@@ -265,7 +265,7 @@ async fn assert_log_reads_back(pool: &PgPool, events: &[Event], how: &str) {
 
 async fn empty_the_store(pool: &PgPool) {
     sqlx::raw_sql(
-        "TRUNCATE events, log_entries, step_executions, pipeline_executions;
+        "TRUNCATE events, log_entries, step_search, step_search_queue, step_executions, pipeline_executions;
          UPDATE store_totals SET executions = 0, steps = 0, log_entries = 0, tokens = 0, cost_usd = 0",
     )
     .execute(pool)

@@ -29,6 +29,21 @@ pub fn RunsTable(
             ..filter.clone()
         })
     });
+    // The search finds steps once they are indexed, just after they are stored: say so while
+    // some wait, rather than let a run that is there look missing.
+    let unindexed = (page.unindexed > 0).then(|| {
+        let n = page.unindexed;
+        view! {
+            <span class="muted small" data-testid="history-unindexed">
+                {format!(
+                    " · {}{} newest step{} not searched yet (being indexed)",
+                    format::count(n as i64),
+                    if n >= 10_000 { "+" } else { "" },
+                    if n == 1 { "" } else { "s" },
+                )}
+            </span>
+        }
+    });
     let empty = page.runs.is_empty().then(|| {
         view! {
             <p class="muted empty-row" data-testid="history-empty">
@@ -63,6 +78,7 @@ pub fn RunsTable(
                 {format!("{count} run{} on this page", if count == 1 { "" } else { "s" })}
                 {if next.is_some() { "" } else if count > 0 { " · the last page" } else { "" }}
             </span>
+            {unindexed}
             {move || match selected.with(Vec::len) {
                 2 => {
                     let href = selected.with(|s| format!("/compare?a={}&b={}", s[0], s[1]));
