@@ -169,8 +169,16 @@ impl Backend for AppState {
                 0,
             ),
         };
+        // A database that answers a ping but refuses writes (read-only, disk full) is not
+        // healthy: what waits is said where the page and load balancers look.
+        let waits = self.bus.writer().waits().current();
+        let mut database = database;
+        if !waits.is_empty() {
+            let said: Vec<String> = waits.iter().map(|w| w.describe()).collect();
+            database.error = Some(said.join("; "));
+        }
         Health {
-            status: if database.reachable {
+            status: if database.reachable && waits.is_empty() {
                 HealthStatus::Ok
             } else {
                 HealthStatus::Degraded

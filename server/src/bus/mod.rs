@@ -12,6 +12,7 @@
 //! loss is counted for it and in total; nobody else notices.
 
 pub mod claims;
+pub mod faults;
 pub mod partials;
 pub mod relay;
 mod sequencer;
@@ -253,6 +254,7 @@ impl EventBus {
             }),
         };
         tokio::spawn(sequencer::run(bus.clone(), pool, submissions));
+        tokio::spawn(tell_waits(Arc::downgrade(&bus.inner)));
         bus
     }
 
@@ -455,5 +457,56 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.bus.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Tells each wait of the store in the log as it starts, changes and ends: a warning with what
+/// waits and what to do, then how long it lasted. Published like any log line, so a wait for
+/// numbering is told once numbering is back (its line keeps the time the wait began).
+async fn tell_waits(bus: std::sync::Weak<Inner>) {
+    use app::models::{LogContext, LogEntry, LogLevel};
+    let Some(mut changes) = bus.upgrade().map(|inner| inner.writer.waits().watch()) else {
+        return;
+    };
+    let mut before = changes.borrow_and_update().clone();
+    while changes.changed().await.is_ok() {
+        let now = changes.borrow_and_update().clone();
+        let Some(inner) = bus.upgrade() else { return };
+        let bus = EventBus { inner };
+        for (was, is) in before.iter().zip(&now) {
+            let (level, message) = match (was, is) {
+                (_, Some(wait)) if was.as_ref().map(|w| w.fault) != Some(wait.fault) => (
+                    LogLevel::Warn,
+                    format!(
+                        "{}; events are kept in memory, in order, until it passes",
+                        wait.describe()
+                    ),
+                ),
+                (Some(wait), None) => (
+                    LogLevel::Info,
+                    format!(
+                        "{} resumed after {:.1} s of waiting ({})",
+                        wait.waiter.label(),
+                        (Utc::now() - wait.since).as_seconds_f64(),
+                        wait.fault
+                            .map(faults::Fault::explain)
+                            .unwrap_or("PostgreSQL refused it")
+                    ),
+                ),
+                _ => continue,
+            };
+            match level {
+                LogLevel::Warn => tracing::warn!("{message}"),
+                _ => tracing::info!("{message}"),
+            }
+            bus.publish(EventBody::LogEntry(LogEntry {
+                level,
+                message,
+                // When the change was seen: a wait's start, or its end.
+                timestamp: Utc::now(),
+                context: LogContext::default(),
+            }));
+        }
+        before = now;
     }
 }

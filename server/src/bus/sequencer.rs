@@ -7,6 +7,7 @@ use app::models::Event;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use super::faults::{Waiter, Waits};
 use super::writer::Record;
 use super::{Command, Delivered, EventBus};
 
@@ -36,7 +37,7 @@ pub(super) async fn run(
         let seqs = if submissions.is_empty() {
             Vec::new()
         } else {
-            next_seqs(&pool, submissions.len()).await
+            next_seqs(&pool, submissions.len(), bus.writer().waits()).await
         };
         for (submission, seq) in submissions.into_iter().zip(seqs) {
             let event = Arc::new(Delivered::new(Event {
@@ -65,9 +66,10 @@ pub(super) async fn run(
     }
 }
 
-/// One round trip for the whole batch. Keeps trying while the database is away: events wait
-/// in memory rather than being numbered inconsistently.
-async fn next_seqs(pool: &PgPool, count: usize) -> Vec<i64> {
+/// One round trip for the whole batch. Keeps trying while the database is away or refuses
+/// (read-only after a failover, say): events wait in memory rather than being numbered
+/// inconsistently, and the wait is visible while it lasts.
+async fn next_seqs(pool: &PgPool, count: usize, waits: &Waits) -> Vec<i64> {
     let mut delay = Duration::from_millis(50);
     loop {
         match sqlx::query_scalar::<_, i64>(
@@ -78,12 +80,14 @@ async fn next_seqs(pool: &PgPool, count: usize) -> Vec<i64> {
         .await
         {
             Ok(mut seqs) => {
+                waits.succeeded(Waiter::Numbering);
                 // nextval is increasing per session call, but sort to be sure of order.
                 seqs.sort_unstable();
                 return seqs;
             }
             Err(error) => {
-                tracing::warn!("cannot number events ({error}); retrying in {delay:?}");
+                tracing::debug!("cannot number events ({error}); retrying in {delay:?}");
+                waits.failed(Waiter::Numbering, &error);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }

@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::faults::{Fault, Waiter, Waits};
 use super::{Delivered, PublishError};
 use crate::db::projection::{self, Attempts, Origin, StoredEvent};
 
@@ -61,6 +62,7 @@ pub struct EventWriter {
     tx: mpsc::UnboundedSender<Message>,
     instance: Uuid,
     progress: Arc<Progress>,
+    waits: Waits,
 }
 
 struct Progress {
@@ -96,18 +98,27 @@ impl EventWriter {
             flush_events: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
             refused: AtomicU64::new(0),
         });
+        let waits = Waits::default();
         let task = Task {
             pool,
             instance,
             attempts: Attempts::default(),
             progress: progress.clone(),
+            waits: waits.clone(),
         };
         tokio::spawn(task.run(interval, rx));
         Self {
             tx,
             instance,
             progress,
+            waits,
         }
+    }
+
+    /// The store's waits now: this writer's, and the sequencer's (which numbers through the
+    /// same database).
+    pub fn waits(&self) -> &Waits {
+        &self.waits
     }
 
     pub fn instance(&self) -> Uuid {
@@ -154,6 +165,7 @@ struct Task {
     instance: Uuid,
     attempts: Attempts,
     progress: Arc<Progress>,
+    waits: Waits,
 }
 
 impl Task {
@@ -280,8 +292,9 @@ impl Task {
         }
     }
 
-    /// One transaction, retried while the database is away (the events stay buffered, in
-    /// order); a refusal that will not go away is returned.
+    /// One transaction, retried while the database has a fault that passes (away, restarting,
+    /// read-only, disk full: [`Fault`]); the events stay buffered, in order, and the wait is
+    /// visible while it lasts. A refusal that will not go away is returned.
     async fn write_retrying(&mut self, records: &[Record]) -> Result<(), sqlx::Error> {
         let events: Vec<StoredEvent<'_>> = records.iter().map(Record::stored).collect();
         let mut delay = Duration::from_millis(50);
@@ -289,25 +302,18 @@ impl Task {
             match projection::write_batch(&self.pool, self.instance, &events, &mut self.attempts)
                 .await
             {
-                Ok(()) => return Ok(()),
-                Err(error) if is_transient(&error) => {
-                    tracing::warn!("cannot write events ({error}); retrying in {delay:?}");
+                Ok(()) => {
+                    self.waits.succeeded(Waiter::Writing);
+                    return Ok(());
+                }
+                Err(error) if Fault::of(&error).is_some() => {
+                    tracing::debug!("cannot write events ({error}); retrying in {delay:?}");
+                    self.waits.failed(Waiter::Writing, &error);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => return Err(error),
             }
         }
-    }
-}
-
-/// Errors that go away when the database comes back (connection lost, server restarting).
-fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
-        _ => false,
     }
 }

@@ -39,17 +39,30 @@ async fn healthz(
     let may_watch = caller.is_none_or(|Extension(Caller(role))| role.is_some());
     if may_watch {
         let limits = limiter.map(|Extension(limiter)| limiter.stats());
-        (code, Json(Report { health, limits })).into_response()
+        let waiting = state.bus.writer().waits().current();
+        (
+            code,
+            Json(Report {
+                health,
+                waiting,
+                limits,
+            }),
+        )
+            .into_response()
     } else {
         (code, Json(serde_json::json!({ "status": health.status }))).into_response()
     }
 }
 
-/// The page's health and, for operators, what the limits per client refused.
+/// The page's health and, for operators, what waits for the database and what the limits per
+/// client refused.
 #[derive(Serialize)]
 struct Report {
     #[serde(flatten)]
     health: app::models::Health,
+    /// Numbering or writing events waiting out a database fault: what, since when, why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    waiting: Vec<crate::bus::faults::Wait>,
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<LimitStats>,
 }

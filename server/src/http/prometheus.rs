@@ -91,6 +91,21 @@ async fn metrics(
         "Events PostgreSQL refused to store (the batch's other events were stored)",
         flushes.refused,
     );
+    let waited = state
+        .bus
+        .writer()
+        .waits()
+        .current()
+        .iter()
+        .map(|wait| (chrono::Utc::now() - wait.since).num_seconds())
+        .max()
+        .unwrap_or(0);
+    gauge(
+        &mut registry,
+        "store_waiting_seconds",
+        "How long numbering or writing events has waited out a database fault (0: no wait)",
+        waited,
+    );
     let pool = &state.pool;
     gauge(
         &mut registry,

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::{connect, ingest, log_event, serve, state};
+use crate::common::{connect, ingest, log, log_event, serve, state};
 use app::models::{
     events::{LogContext, LogEntry, LogLevel, StepProgress},
     EventBody,
@@ -16,15 +16,6 @@ use server::{
 };
 use sqlx::PgPool;
 use uuid::Uuid;
-
-fn log(message: &str) -> EventBody {
-    EventBody::LogEntry(LogEntry {
-        level: LogLevel::Info,
-        message: message.into(),
-        timestamp: chrono::Utc::now(),
-        context: LogContext::default(),
-    })
-}
 
 fn messages(frames: &[common::Frame]) -> Vec<String> {
     frames

@@ -9,6 +9,7 @@ mod backbone;
 mod batch;
 mod cli;
 mod engine;
+mod faults;
 mod history;
 mod http;
 mod lifecycle;

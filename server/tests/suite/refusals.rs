@@ -6,24 +6,11 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::{connect, ingest, serve, state};
-use app::models::{
-    events::{LogContext, LogEntry, LogLevel},
-    EventBody,
-};
+use crate::common::{connect, ingest, log, serve, state};
 use serde_json::json;
 use server::state::BackboneSettings;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-fn log(message: &str) -> EventBody {
-    EventBody::LogEntry(LogEntry {
-        level: LogLevel::Info,
-        message: message.into(),
-        timestamp: chrono::Utc::now(),
-        context: LogContext::default(),
-    })
-}
 
 fn started(execution: Uuid) -> serde_json::Value {
     json!({"event": "pipeline:started", "data": {

@@ -213,6 +213,17 @@ pub async fn ingest(addr: SocketAddr, body: impl Into<reqwest::Body>) -> (u16, s
     (status, json)
 }
 
+/// An info log line, as pipescope's own code publishes it.
+pub fn log(message: &str) -> app::models::EventBody {
+    use app::models::{EventBody, LogContext, LogEntry, LogLevel};
+    EventBody::LogEntry(LogEntry {
+        level: LogLevel::Info,
+        message: message.into(),
+        timestamp: chrono::Utc::now(),
+        context: LogContext::default(),
+    })
+}
+
 /// A log line event for ingest, with a client id.
 pub fn log_event(id: &str, message: &str) -> serde_json::Value {
     serde_json::json!({
