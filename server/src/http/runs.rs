@@ -404,7 +404,8 @@ async fn batch(
     params(("id" = Uuid, Path, description = "The batch's id")),
     responses(
         (status = 200, description = "How many runs were cancelled", body = BatchCancelled),
-        (status = 404, description = "No such batch running here", body = ApiError),
+        (status = 404, description = "The id is not a UUID", body = ApiError),
+        (status = 409, description = "The batch has no runs in progress on this server", body = ApiError),
     )
 )]
 async fn cancel_batch(
