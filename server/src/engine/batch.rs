@@ -20,6 +20,7 @@ const MAX_CONCURRENCY: usize = 256;
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"pipeline": "research-brief", "csv": "topic\nraft\npaxos", "concurrency": 2}))]
 pub struct BatchRequest {
     #[serde(default)]
     pub pipeline: Option<String>,

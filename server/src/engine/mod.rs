@@ -103,6 +103,7 @@ struct RunControl {
 /// How to start a run.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"pipeline": "research-brief", "inputs": {"topic": "CRDTs"}}))]
 pub struct StartRequest {
     /// A saved pipeline's name (latest version unless `version` is given).
     #[serde(default)]

@@ -14,6 +14,7 @@ use crate::db::{
 /// A step replay: the same step of a finished run, with an edited prompt or another model.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"prompt": "Shorter, please:\n{{ steps.outline.output }}", "model": "sim-large"}))]
 pub struct ReplayRequest {
     /// The prompt template to use instead of the step's (plain text is a template too).
     #[serde(default)]

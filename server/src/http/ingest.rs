@@ -64,6 +64,14 @@ pub struct IngestReceipt {
     request_body(
         content = Vec<Object>,
         description = "1 to 10,000 events, each `{\"id\"?: client id (makes retries safe), \"at\"?: RFC 3339 time, \"event\": name, \"data\": {…}}` in the taxonomy of the README's *Live events*; all-or-nothing",
+        example = json!([
+            {"id": "run-7/0", "event": "pipeline:started", "data": {
+                "execution_id": "0b9e4a52-3b7e-4d53-9a53-4c1f1f2a0c11", "pipeline": "nightly-summary",
+                "inputs": {"day": "2026-11-24"}, "started_at": "2026-11-25T02:00:00Z"}},
+            {"id": "run-7/1", "event": "log:entry", "data": {
+                "level": "info", "message": "fetched 120 documents", "timestamp": "2026-11-25T02:00:01Z",
+                "context": {"execution_id": "0b9e4a52-3b7e-4d53-9a53-4c1f1f2a0c11"}}},
+        ]),
     ),
     responses(
         (status = 200, description = "Every event stored (duplicates of ids stored before skipped)", body = IngestReceipt),

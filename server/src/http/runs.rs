@@ -229,6 +229,7 @@ async fn resume(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "wrong topic"}))]
 struct CancelRequest {
     /// Shown with the run and in its log.
     #[serde(default)]
@@ -456,7 +457,12 @@ pub struct Validation {
     path = "/pipelines/validate",
     tag = "pipelines",
     summary = "Check a pipeline's YAML without saving or running it",
-    request_body(content = String, content_type = "text/plain", description = "The pipeline file's text (YAML); any content type is read as text"),
+    request_body(
+        content = String,
+        content_type = "text/plain",
+        description = "The pipeline file's text (YAML); any content type is read as text",
+        example = json!("name: one\nsteps:\n  - name: greet\n    provider: simulated\n    prompt: Say hello.\n"),
+    ),
     responses(
         (status = 200, description = "`valid` says whether it is; every problem is in `diagnostics`", body = Validation),
         (status = 413, description = "The text is larger than 4 MiB", body = ApiError),
