@@ -43,7 +43,7 @@ const PUBLIC_PREFIXES: [&str; 2] = ["/pkg/", "/editor/"];
 const PUBLIC_PATHS: [&str; 6] = [
     "/healthz",
     // What the API's routes are and take; it holds no data, and tools read it first.
-    super::api::DOCUMENT_PATH,
+    super::paths::DOCUMENT_PATH,
     "/login",
     "/logout",
     "/favicon.svg",
@@ -282,7 +282,7 @@ impl Policy {
         // Read by programs, like the API: a 401 rather than the login page.
         if path.starts_with("/api/") || path == "/metrics" {
             let read_only =
-                super::api::route_of(path).is_some_and(|route| READ_ONLY_POSTS.contains(&route));
+                super::paths::route_of(path).is_some_and(|route| READ_ONLY_POSTS.contains(&route));
             return if safe || read_only {
                 Need::Read
             } else {

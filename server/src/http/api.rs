@@ -18,14 +18,8 @@ use utoipa::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
+use super::paths::{ALIAS_PREFIX, DOCUMENT_PATH, PREFIX};
 use crate::state::AppState;
-
-/// Where the current version of the API lives.
-pub const PREFIX: &str = "/api/v1";
-/// Where the unversioned aliases live.
-const ALIAS_PREFIX: &str = "/api";
-/// The OpenAPI document's path.
-pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
 /// The document's parts that no handler states: what the API is, its token, its groups.
 #[derive(OpenApi)]
@@ -100,34 +94,4 @@ pub fn router() -> Router<AppState> {
             async move { Json(Document::clone(&document)) }
         }),
     )
-}
-
-/// The route a path of the API names, whichever prefix it came by: `executions/7/pause` for
-/// both `/api/v1/executions/7/pause` and `/api/executions/7/pause`. What a route needs
-/// (`access`) and costs (`limits`) is decided on this, so an alias is never cheaper or more
-/// open than its versioned path.
-pub fn route_of(path: &str) -> Option<&str> {
-    path.strip_prefix(PREFIX)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .or_else(|| path.strip_prefix("/api/"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_prefixes_name_the_same_route() {
-        assert_eq!(
-            route_of("/api/v1/executions/7/pause"),
-            Some("executions/7/pause")
-        );
-        assert_eq!(
-            route_of("/api/executions/7/pause"),
-            Some("executions/7/pause")
-        );
-        assert_eq!(route_of("/api/v1/events"), Some("events"));
-        assert_eq!(route_of("/runs/7"), None);
-        assert_eq!(route_of("/api"), None);
-    }
 }

@@ -33,7 +33,7 @@ use governor::{
 };
 use serde::Serialize;
 
-use super::{api, error::ApiError};
+use super::{error::ApiError, paths};
 
 /// The limits, from the command line ([`crate::config::Config::limits`]).
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ impl Limiter {
     }
 
     fn cost(&self, method: &Method, path: &str) -> Cost {
-        let route = api::route_of(path);
+        let route = paths::route_of(path);
         if *method == Method::GET && route == Some("events") {
             return Cost::Stream;
         }

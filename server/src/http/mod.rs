@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod limits;
 pub mod logs;
 pub mod overview;
+pub mod paths;
 pub mod prometheus;
 pub mod runs;
 pub mod serve;
