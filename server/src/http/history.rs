@@ -59,21 +59,40 @@ fn filter(query: Option<&str>) -> Result<HistoryFilter, ApiError> {
     Ok(HistoryFilter::from_query(query.unwrap_or_default())?)
 }
 
+/// The filter's query parameters, as the document lists them for the page and the export alike.
+/// Never built: the query is read as it comes, by [`HistoryFilter::from_query`] (the `/runs`
+/// page's URL form), which checks each and names the one at fault.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct FilterParams {
+    /// A pipeline's name
+    pipeline: Option<String>,
+    /// Comma-separated statuses: pending, running, paused, completed, failed, cancelled, interrupted
+    status: Option<String>,
+    /// A step attempt was sent to this provider
+    provider: Option<String>,
+    /// A step attempt was sent to this model
+    model: Option<String>,
+    /// A batch id
+    batch: Option<String>,
+    /// RFC 3339 time of the run's start, inclusive
+    from: Option<String>,
+    /// RFC 3339 time of the run's start, exclusive
+    to: Option<String>,
+    /// Words in a step's prompt or response (web-search syntax, at most 200 characters)
+    q: Option<String>,
+    /// `newest` (the default), `oldest`, `duration` or `cost`
+    sort: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/history",
     tag = "history",
     summary = "A page of the runs a filter selects, in its order",
     params(
-        ("pipeline" = Option<String>, Query, description = "A pipeline's name"),
-        ("status" = Option<String>, Query, description = "Comma-separated statuses: pending, running, paused, completed, failed, cancelled, interrupted"),
-        ("provider" = Option<String>, Query, description = "A step attempt was sent to this provider"),
-        ("model" = Option<String>, Query, description = "A step attempt was sent to this model"),
-        ("batch" = Option<String>, Query, description = "A batch id"),
-        ("from" = Option<String>, Query, description = "RFC 3339 time of the run's start, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339 time of the run's start, exclusive"),
-        ("q" = Option<String>, Query, description = "Words in a step's prompt or response (web-search syntax, at most 200 characters)"),
-        ("sort" = Option<String>, Query, description = "`newest` (the default), `oldest`, `duration` or `cost`"),
+        FilterParams,
         ("limit" = Option<u32>, Query, description = "Runs a page (default 50, at most 500)"),
         ("after" = Option<String>, Query, description = "The previous page's `next`"),
     ),
@@ -109,15 +128,7 @@ enum Format {
     tag = "history",
     summary = "Every run a filter selects, in its order, streamed as an attachment",
     params(
-        ("pipeline" = Option<String>, Query, description = "A pipeline's name"),
-        ("status" = Option<String>, Query, description = "Comma-separated statuses: pending, running, paused, completed, failed, cancelled, interrupted"),
-        ("provider" = Option<String>, Query, description = "A step attempt was sent to this provider"),
-        ("model" = Option<String>, Query, description = "A step attempt was sent to this model"),
-        ("batch" = Option<String>, Query, description = "A batch id"),
-        ("from" = Option<String>, Query, description = "RFC 3339 time of the run's start, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339 time of the run's start, exclusive"),
-        ("q" = Option<String>, Query, description = "Words in a step's prompt or response (web-search syntax, at most 200 characters)"),
-        ("sort" = Option<String>, Query, description = "`newest` (the default), `oldest`, `duration` or `cost`"),
+        FilterParams,
         ("format" = Option<String>, Query, description = "`csv` (the default) or `jsonl`"),
     ),
     responses(

@@ -40,19 +40,36 @@ fn filter(query: Option<&str>) -> Result<LogFilter, ApiError> {
     Ok(LogFilter::from_query(query.unwrap_or_default())?)
 }
 
+/// The filter's query parameters, as the document lists them for the page and the export alike.
+/// Never built: the query is read as it comes, by [`LogFilter::from_query`] (the `/logs` page's
+/// URL form), which checks each and names the one at fault.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct FilterParams {
+    /// Comma-separated levels: trace, debug, info, warn, error
+    level: Option<String>,
+    /// A pipeline's name
+    pipeline: Option<String>,
+    /// An execution id
+    run: Option<String>,
+    /// A step's name
+    step: Option<String>,
+    /// RFC 3339 time, inclusive
+    from: Option<String>,
+    /// RFC 3339 time, exclusive
+    to: Option<String>,
+    /// Text the message contains, ignoring case (3 to 500 characters)
+    q: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/logs",
     tag = "logs",
     summary = "A page of the stored log lines a filter selects, oldest first",
     params(
-        ("level" = Option<String>, Query, description = "Comma-separated levels: trace, debug, info, warn, error"),
-        ("pipeline" = Option<String>, Query, description = "A pipeline's name"),
-        ("run" = Option<String>, Query, description = "An execution id"),
-        ("step" = Option<String>, Query, description = "A step's name"),
-        ("from" = Option<String>, Query, description = "RFC 3339 time, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339 time, exclusive"),
-        ("q" = Option<String>, Query, description = "Text the message contains, ignoring case (3 to 500 characters)"),
+        FilterParams,
         ("limit" = Option<u32>, Query, description = "Lines a page (default 200, at most 1000)"),
         ("before" = Option<String>, Query, description = "A page's `older` cursor: the page just older"),
         ("after" = Option<String>, Query, description = "A page's `newer` cursor: the page just newer"),
@@ -90,13 +107,7 @@ enum Format {
     tag = "logs",
     summary = "Every line a filter selects, oldest first, streamed as an attachment",
     params(
-        ("level" = Option<String>, Query, description = "Comma-separated levels: trace, debug, info, warn, error"),
-        ("pipeline" = Option<String>, Query, description = "A pipeline's name"),
-        ("run" = Option<String>, Query, description = "An execution id"),
-        ("step" = Option<String>, Query, description = "A step's name"),
-        ("from" = Option<String>, Query, description = "RFC 3339 time, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339 time, exclusive"),
-        ("q" = Option<String>, Query, description = "Text the message contains, ignoring case (3 to 500 characters)"),
+        FilterParams,
         ("format" = Option<String>, Query, description = "`text` (the default) or `jsonl`"),
     ),
     responses(
