@@ -33,5 +33,13 @@ fi
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${wasm_flags[*]}"
 unset wasm_flags dir sysroot commit
 
+# schemathesis (PyPI), which scripts/api-test runs against the REST API: this version, in a
+# virtual environment of its own outside the work tree, so clones and CI runs on one machine
+# share it and Python's own packages are left alone.
+SCHEMATHESIS_VERSION=4.32.5
+schemathesis_bin() {
+  echo "${XDG_CACHE_HOME:-$HOME/.cache}/pipescope/schemathesis-$SCHEMATHESIS_VERSION/bin/schemathesis"
+}
+
 log() { printf '\033[1;36m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -43,12 +43,8 @@ pub fn app(state: AppState, access: Policy, limits: Limits) -> Router {
     Router::new()
         .merge(http::access::router(access.clone()))
         .merge(http::health::router())
-        .merge(http::events::router())
-        .merge(http::ingest::router())
-        .merge(http::history::router())
-        .merge(http::logs::router())
+        .merge(http::api::router())
         .merge(http::prometheus::router())
-        .merge(http::runs::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())

@@ -11,7 +11,7 @@ use super::{AttemptStatus, RunStatus};
 /// An execution with all its step attempts, as `GET /api/executions/{id}` answers. Read from
 /// `pipeline_executions` as it is (the steps are a second query).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct ExecutionDetail {
     pub id: Uuid,
     #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_name"))]
@@ -37,7 +37,7 @@ pub struct ExecutionDetail {
 
 /// One attempt of one step, read from `step_executions` as it is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct StepDetail {
     pub id: i64,
     pub step: String,

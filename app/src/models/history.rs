@@ -354,7 +354,7 @@ const FIELDS: [&str; 11] = [
 /// A run as the history lists it: the dashboard's summary of it, with its batch, duration and
 /// the models its steps were sent to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct HistoryRun {
     #[serde(flatten)]
     #[cfg_attr(feature = "ssr", sqlx(flatten))]
@@ -369,9 +369,11 @@ pub struct HistoryRun {
 
 /// One page of runs in the filter's order, and where the next starts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
     pub runs: Vec<HistoryRun>,
     /// Pass as `after` (with the same filter) for the next page; `None`: this is the last.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>))]
     pub next: Option<HistoryCursor>,
     /// With a search: steps stored but not yet in the search index (counted up to 10,000),
     /// which the search cannot find yet. The indexer keeps this near 0 but for a burst of

@@ -489,7 +489,7 @@ pub(crate) fn encode(text: &str) -> String {
 
 /// A stored log line as the log viewer reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct LogRecord {
     /// The line's number in the store; with `at`, its place in the order.
     pub id: i64,
@@ -504,7 +504,7 @@ pub struct LogRecord {
     pub message: String,
     /// Structured context (key/value), as the line's `log:entry` carried it.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
-    #[cfg_attr(feature = "ssr", sqlx(json))]
+    #[cfg_attr(feature = "ssr", sqlx(json), schema(value_type = Object))]
     pub context: Map<String, Value>,
 }
 
@@ -520,14 +520,17 @@ impl LogRecord {
 
 /// One page of lines, oldest first, and where the pages next to it start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LogPage {
     pub lines: Vec<LogRecord>,
     /// Pass as `before` for the page just older; `None`: the first matching line stored is in
     /// this page (or nothing matches).
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>))]
     pub older: Option<LogCursor>,
     /// Pass as `after` for the page just newer; `None`: nothing newer matched when the page was
     /// read (the tail: follow live events from here, or ask again with `after` set to the last
     /// line's cursor).
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>))]
     pub newer: Option<LogCursor>,
     /// The last event in the store when the page was read (`None`: none yet). Lines stored
     /// after the page come live as `log:entry` events from `GET /api/events` with

@@ -26,7 +26,7 @@ pub struct Snapshot {
 
 /// Live totals at one moment: a `metrics_snapshots` row, or a `metrics:updated` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct MetricsSample {
     pub at: DateTime<Utc>,
     pub tokens_total: i64,
@@ -41,7 +41,7 @@ pub struct MetricsSample {
 
 /// A run as the dashboard's grid shows it, read by the overview query as it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct RunSummary {
     pub id: Uuid,
     #[cfg_attr(feature = "ssr", sqlx(rename = "pipeline_name"))]
@@ -65,6 +65,7 @@ pub struct RunSummary {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StoreTotals {
     pub executions: i64,
     pub running: i64,

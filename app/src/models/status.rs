@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A run's state, as `pipeline_executions.status` holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RunStatus {
     /// Accepted, not started yet (a batch's queued run).
     Pending,
@@ -67,6 +68,7 @@ impl RunStatus {
 /// One step attempt's state, as `step_executions.status` holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum AttemptStatus {
     Pending,
     Running,

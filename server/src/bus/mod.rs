@@ -175,8 +175,8 @@ pub enum Replay {
     Gap,
 }
 
-/// Counters exposed at `/api/bus/stats`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Counters exposed at `/api/v1/bus/stats`.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BusStats {
     pub instance: Uuid,
     pub published: u64,

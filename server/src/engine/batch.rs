@@ -18,8 +18,9 @@ pub const MAX_ITEMS: usize = 10_000;
 const DEFAULT_CONCURRENCY: usize = 4;
 const MAX_CONCURRENCY: usize = 256;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"pipeline": "research-brief", "csv": "topic\nraft\npaxos", "concurrency": 2}))]
 pub struct BatchRequest {
     #[serde(default)]
     pub pipeline: Option<String>,
@@ -32,11 +33,13 @@ pub struct BatchRequest {
     pub save: bool,
     /// Input sets as JSON objects…
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub inputs: Option<Vec<Map<String, Value>>>,
     /// …or as CSV: a header row of input names, then one row per run.
     #[serde(default)]
     pub csv: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub env: Map<String, Value>,
     #[serde(default)]
     pub provider: Option<String>,
@@ -47,7 +50,7 @@ pub struct BatchRequest {
     pub concurrency: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct BatchStarted {
     pub batch_id: Uuid,
     pub pipeline: String,

@@ -50,7 +50,7 @@ pub enum PipelineRef {
 }
 
 /// One line of the pipeline list.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct DefinitionSummary {
     pub name: String,
     pub version: u32,

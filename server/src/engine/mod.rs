@@ -12,6 +12,7 @@
 //! - [`demo`]: a steady stream of example runs on the simulated provider.
 
 pub mod batch;
+pub mod calls;
 pub mod demo;
 pub mod library;
 pub mod recovery;
@@ -64,6 +65,8 @@ struct Inner {
     providers: Registry,
     prices: PriceTable,
     catalog: Catalog,
+    /// Requests sent to each provider and their errors (`/metrics`).
+    calls: calls::ProviderCalls,
     runs: Mutex<HashMap<Uuid, Arc<RunControl>>>,
     /// A place per run that may execute at once; a run holds one until its task ends.
     run_places: Arc<Semaphore>,
@@ -98,8 +101,9 @@ struct RunControl {
 }
 
 /// How to start a run.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"pipeline": "research-brief", "inputs": {"topic": "CRDTs"}}))]
 pub struct StartRequest {
     /// A saved pipeline's name (latest version unless `version` is given).
     #[serde(default)]
@@ -113,10 +117,13 @@ pub struct StartRequest {
     /// Save `yaml` as the pipeline's next version when it differs from every saved one.
     #[serde(default)]
     pub save: bool,
+    /// Values for the pipeline's inputs, by name.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// Values for the pipeline's declared `env`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub env: Map<String, Value>,
     /// Run every step on this provider / model instead of the pipeline's.
     #[serde(default)]
@@ -126,7 +133,7 @@ pub struct StartRequest {
 }
 
 /// A run that was accepted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Started {
     pub execution_id: Uuid,
     pub pipeline: String,
@@ -154,7 +161,7 @@ pub enum EngineError {
 }
 
 /// The state of a live run as its controls see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     Running,
@@ -171,6 +178,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 bus,
                 pool,
+                calls: calls::ProviderCalls::new(config.providers.names()),
                 providers: config.providers,
                 prices: config.prices,
                 catalog,
@@ -374,6 +382,16 @@ impl Engine {
     /// Runs executing on this server now.
     pub fn running(&self) -> usize {
         self.runs().len()
+    }
+
+    /// Requests sent to each provider so far, and how many failed.
+    pub fn provider_calls(&self) -> Vec<(String, calls::CallCounts)> {
+        self.inner.calls.counts()
+    }
+
+    /// Runs this instance executes at once (`--max-running`).
+    pub fn max_running(&self) -> usize {
+        self.inner.max_running
     }
 
     fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<RunControl>>> {

@@ -12,8 +12,9 @@ use crate::db::{
 };
 
 /// A step replay: the same step of a finished run, with an edited prompt or another model.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"prompt": "Shorter, please:\n{{ steps.outline.output }}", "model": "sim-large"}))]
 pub struct ReplayRequest {
     /// The prompt template to use instead of the step's (plain text is a template too).
     #[serde(default)]
@@ -29,7 +30,7 @@ pub struct ReplayRequest {
     pub attempt: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Replayed {
     pub execution_id: Uuid,
     pub step: String,

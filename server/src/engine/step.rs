@@ -253,6 +253,7 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
     };
     let deadline = tokio::time::Instant::from_std(started) + Duration::from_millis(step.timeout_ms);
     let timed_out = || {
+        engine.inner.calls.failed(&step.provider);
         Attempt::Failed(AttemptError {
             message: format!(
                 "no complete response within the step's timeout of {} ms",
@@ -264,10 +265,14 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             cost_usd: 0.0,
         })
     };
+    engine.inner.calls.sent(&step.provider);
     let stream = tokio::select! {
         opened = provider.stream(request) => match opened {
             Ok(stream) => stream,
-            Err(error) => return Attempt::Failed(provider_error(&step.provider, error)),
+            Err(error) => {
+                engine.inner.calls.failed(&step.provider);
+                return Attempt::Failed(provider_error(&step.provider, error));
+            }
         },
         () = tokio::time::sleep_until(deadline) => return timed_out(),
     };
@@ -358,6 +363,7 @@ async fn call(engine: &Engine, job: &Job, attempt: u32, started: Instant) -> Att
             }
         }
         if let Some(error) = failure {
+            engine.inner.calls.failed(&step.provider);
             return Attempt::Failed(provider_error(&step.provider, error));
         }
     }

@@ -249,6 +249,7 @@ impl Engine {
             seed: 0,
         };
         let started = Instant::now();
+        self.inner.calls.sent(name);
         let exchange = async {
             let mut stream = provider.stream(request).await?;
             let mut text = String::new();
@@ -261,6 +262,9 @@ impl Engine {
         };
         let outcome = tokio::time::timeout(PROVIDER_TEST_TIMEOUT, exchange).await;
         let millis = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+        if !matches!(outcome, Ok(Ok(_))) {
+            self.inner.calls.failed(name);
+        }
         Ok(match outcome {
             Ok(Ok(text)) => ProviderTest {
                 ok: true,

@@ -40,15 +40,17 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Paths anyone may fetch: the static bundle (it holds no data), the health check (which says
 /// only up or down to a caller without a token) and the login page itself.
 const PUBLIC_PREFIXES: [&str; 2] = ["/pkg/", "/editor/"];
-const PUBLIC_PATHS: [&str; 5] = [
+const PUBLIC_PATHS: [&str; 6] = [
     "/healthz",
+    // What the API's routes are and take; it holds no data, and tools read it first.
+    super::paths::DOCUMENT_PATH,
     "/login",
     "/logout",
     "/favicon.svg",
     "/favicon.ico",
 ];
-/// API routes that take a POST body but change nothing.
-pub const READ_ONLY_POSTS: [&str; 1] = ["/api/pipelines/validate"];
+/// API routes (below `/api/v1/` or `/api/`) that take a POST body but change nothing.
+pub const READ_ONLY_POSTS: [&str; 1] = ["pipelines/validate"];
 /// Where pipescope's own HTML forms post (form-encoded, from this site only).
 const FORM_PATHS: [&str; 2] = ["/login", "/logout"];
 
@@ -279,7 +281,9 @@ impl Policy {
         let safe = method.is_safe();
         // Read by programs, like the API: a 401 rather than the login page.
         if path.starts_with("/api/") || path == "/metrics" {
-            return if safe || READ_ONLY_POSTS.contains(&path) {
+            let read_only =
+                super::paths::route_of(path).is_some_and(|route| READ_ONLY_POSTS.contains(&route));
+            return if safe || read_only {
                 Need::Read
             } else {
                 Need::Write
@@ -875,6 +879,10 @@ mod tests {
         assert_eq!(need(Method::GET, "/healthz"), Need::Nothing);
         assert_eq!(need(Method::GET, "/api/events"), Need::Read);
         assert_eq!(need(Method::POST, "/api/pipelines/validate"), Need::Read);
+        assert_eq!(need(Method::POST, "/api/v1/pipelines/validate"), Need::Read);
+        assert_eq!(need(Method::POST, "/api/v1/executions"), Need::Write);
+        assert_eq!(need(Method::GET, "/api/v1/state"), Need::Read);
+        assert_eq!(need(Method::GET, "/api/v1/openapi.json"), Need::Nothing);
         assert_eq!(need(Method::POST, "/api/executions"), Need::Write);
         assert_eq!(need(Method::GET, "/runs/x"), Need::Page);
         assert_eq!(need(Method::POST, "/runs/x"), Need::Write);

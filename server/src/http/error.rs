@@ -7,10 +7,11 @@ use axum::{
 };
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
+    /// What is wrong and what to change.
     pub error: String,
     /// Index of the offending element of a batch.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,4 +1,5 @@
-//! `GET /api/events`: the live event stream (Server-Sent Events).
+//! `GET /api/v1/events` (and its `/api/events` alias): the live event stream (Server-Sent
+//! Events); `GET /api/v1/bus/stats`: the bus's counters.
 //!
 //! `id:` is the event's sequence number, `event:` its name, `data:` the event as JSON.
 //! Query: `execution=<id>` (and `step=<name>`) to follow one execution or step. A reconnecting
@@ -17,8 +18,7 @@ use axum::{
     extract::{Query, State},
     http::{header, HeaderMap, HeaderName},
     response::{IntoResponse, Response},
-    routing::get,
-    Json, Router,
+    Json,
 };
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -26,6 +26,7 @@ use futures::Stream;
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio_util::task::AbortOnDropHandle;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
 use crate::{
@@ -34,10 +35,10 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/events", get(stream))
-        .route("/api/bus/stats", get(stats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stream))
+        .routes(routes!(stats))
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,10 +48,34 @@ struct StreamQuery {
     last_event_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/bus/stats",
+    tag = "events",
+    summary = "The event bus's counters on this instance",
+    responses((status = 200, description = "Published, relayed, subscribers, dropped, the replay window, flushed", body = crate::bus::BusStats))
+)]
 async fn stats(State(state): State<AppState>) -> Json<crate::bus::BusStats> {
     Json(state.bus.stats())
 }
 
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    summary = "The live event stream (Server-Sent Events): `id:` the seq, `event:` the name, `data:` the event",
+    params(
+        ("execution" = Option<String>, Query, description = "Follow one execution (its id)"),
+        ("step" = Option<String>, Query, description = "Follow one step of that execution (needs `execution`)"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this seq (as the `Last-Event-ID` header)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq: the events missed, then the live stream"),
+    ),
+    responses(
+        (status = 200, description = "The stream; it stays open", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A filter or Last-Event-ID that cannot be used", body = ApiError),
+        (status = 429, description = "Too many streams open (in all or from this client); `Retry-After` says when to try again", body = ApiError),
+    )
+)]
 async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1,9 +1,11 @@
 //! The history's API: the runs a filter selects, a page at a time or all of them.
 //!
-//! - `GET /api/history?pipeline=…&status=failed,cancelled&provider=…&model=…&batch=…&from=…&to=…
+//! Paths are relative to the API's prefix (`/api/v1`, and the `/api` alias; see [`super::api`]).
+//!
+//! - `GET /history?pipeline=…&status=failed,cancelled&provider=…&model=…&batch=…&from=…&to=…
 //!   &q=…&sort=newest|oldest|duration|cost&limit=…&after=…` → a [`HistoryPage`]:
 //!   `{"runs": [{id, pipeline, status, …, batch_id, duration_ms, models}…], "next": cursor | null}`.
-//! - `GET /api/history/export?<the same filter>&format=csv|jsonl` → every run the filter
+//! - `GET /history/export?<the same filter>&format=csv|jsonl` → every run the filter
 //!   selects (its page size and cursor aside), in its order, streamed from Postgres as an
 //!   attachment.
 //!
@@ -16,11 +18,11 @@ use axum::{
     body::Body,
     extract::{RawQuery, State},
     response::Response,
-    routing::get,
-    Json, Router,
+    Json,
 };
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{error::ApiError, export};
 use crate::{db, state::AppState};
@@ -47,16 +49,59 @@ const CSV_HEADER: [&str; 15] = [
     "error",
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/history", get(page))
-        .route("/api/history/export", get(export))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(page))
+        .routes(routes!(export))
 }
 
 fn filter(query: Option<&str>) -> Result<HistoryFilter, ApiError> {
     Ok(HistoryFilter::from_query(query.unwrap_or_default())?)
 }
 
+/// The filter's query parameters, as the document lists them for the page and the export alike.
+/// Never built: the query is read as it comes, by [`HistoryFilter::from_query`] (the `/runs`
+/// page's URL form), which checks each and names the one at fault.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct FilterParams {
+    /// A pipeline's name
+    pipeline: Option<String>,
+    /// Comma-separated statuses: pending, running, paused, completed, failed, cancelled, interrupted
+    status: Option<String>,
+    /// A step attempt was sent to this provider
+    provider: Option<String>,
+    /// A step attempt was sent to this model
+    model: Option<String>,
+    /// A batch id
+    batch: Option<String>,
+    /// RFC 3339 time of the run's start, inclusive
+    from: Option<String>,
+    /// RFC 3339 time of the run's start, exclusive
+    to: Option<String>,
+    /// Words in a step's prompt or response (web-search syntax, at most 200 characters)
+    q: Option<String>,
+    /// `newest` (the default), `oldest`, `duration` or `cost`
+    sort: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/history",
+    tag = "history",
+    summary = "A page of the runs a filter selects, in its order",
+    params(
+        FilterParams,
+        ("limit" = Option<u32>, Query, description = "Runs a page (default 50, at most 500)"),
+        ("after" = Option<String>, Query, description = "The previous page's `next`"),
+    ),
+    responses(
+        (status = 200, description = "The page and where the next starts", body = HistoryPage),
+        (status = 400, description = "A filter that cannot be used; `path` names the parameter", body = ApiError),
+        (status = 503, description = "The store could not be read; try again shortly", body = ApiError),
+    )
+)]
 async fn page(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -77,6 +122,23 @@ enum Format {
     JsonLines,
 }
 
+#[utoipa::path(
+    get,
+    path = "/history/export",
+    tag = "history",
+    summary = "Every run a filter selects, in its order, streamed as an attachment",
+    params(
+        FilterParams,
+        ("format" = Option<String>, Query, description = "`csv` (the default) or `jsonl`"),
+    ),
+    responses(
+        (status = 200, description = "The runs", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "A filter that cannot be used; `path` names the parameter", body = ApiError),
+    )
+)]
 async fn export(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -1,4 +1,5 @@
-//! `POST /api/ingest/events`: pipelines running elsewhere report their events here.
+//! `POST /api/v1/ingest/events` (and its `/api/ingest/events` alias): pipelines running
+//! elsewhere report their events here.
 //!
 //! Body: a JSON array of events in the bus's schema, each optionally with a client `id` (makes
 //! retries safe) and `at` (when it happened; default: now):
@@ -10,10 +11,11 @@
 use std::collections::{HashMap, HashSet};
 
 use app::models::EventBody;
-use axum::{body::Body, extract::State, http::StatusCode, routing::post, Json, Router};
+use axum::{body::Body, extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -30,8 +32,8 @@ pub const MAX_EVENTS: usize = 10_000;
 /// Longest client event id.
 const MAX_ID_LEN: usize = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/ingest/events", post(ingest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ingest))
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +46,7 @@ struct IngestEvent {
     body: EventBody,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct IngestReceipt {
     /// Events published and stored.
     pub accepted: usize,
@@ -54,6 +56,33 @@ pub struct IngestReceipt {
     pub seqs: Vec<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/ingest/events",
+    tag = "ingest",
+    summary = "Report events of pipelines that run elsewhere; they appear like local runs",
+    request_body(
+        content = Vec<Object>,
+        description = "1 to 10,000 events, each `{\"id\"?: client id (makes retries safe), \"at\"?: RFC 3339 time, \"event\": name, \"data\": {…}}` in the taxonomy of the README's *Live events*; all-or-nothing",
+        example = json!([
+            {"id": "run-7/0", "event": "pipeline:started", "data": {
+                "execution_id": "0b9e4a52-3b7e-4d53-9a53-4c1f1f2a0c11", "pipeline": "nightly-summary",
+                "inputs": {"day": "2026-11-24"}, "started_at": "2026-11-25T02:00:00Z"}},
+            {"id": "run-7/1", "event": "log:entry", "data": {
+                "level": "info", "message": "fetched 120 documents", "timestamp": "2026-11-25T02:00:01Z",
+                "context": {"execution_id": "0b9e4a52-3b7e-4d53-9a53-4c1f1f2a0c11"}}},
+        ]),
+    ),
+    responses(
+        (status = 200, description = "Every event stored (duplicates of ids stored before skipped)", body = IngestReceipt),
+        (status = 400, description = "The body is not UTF-8, not JSON, not an array, or empty", body = ApiError),
+        (status = 403, description = "An event is about a run of pipescope's own engine", body = ApiError),
+        (status = 413, description = "More than 8 MiB or 10,000 events", body = ApiError),
+        (status = 422, description = "An event that cannot be used: its `index`, and the field's `path`", body = ApiError),
+        (status = 429, description = "Too many ingest requests from this client; `Retry-After` says when to try again", body = ApiError),
+        (status = 503, description = "The store could not be read or written; try again shortly", body = ApiError),
+    )
+)]
 async fn ingest(
     State(state): State<AppState>,
     body: Body,

@@ -33,7 +33,7 @@ use governor::{
 };
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::{error::ApiError, paths};
 
 /// The limits, from the command line ([`crate::config::Config::limits`]).
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl Default for Limits {
 }
 
 /// Refusals so far and the streams open now, as `/healthz` reports them.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct LimitStats {
     pub streams_open: usize,
     pub refused_streams: u64,
@@ -118,6 +118,10 @@ impl Limiter {
         }
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub fn stats(&self) -> LimitStats {
         LimitStats {
             streams_open: self.open.load(Ordering::Relaxed),
@@ -128,20 +132,22 @@ impl Limiter {
     }
 
     fn cost(&self, method: &Method, path: &str) -> Cost {
-        if *method == Method::GET && path == "/api/events" {
+        let route = paths::route_of(path);
+        if *method == Method::GET && route == Some("events") {
             return Cost::Stream;
         }
         if *method != Method::POST {
             return Cost::Free;
         }
-        if path == "/api/ingest/events" {
+        if route == Some("ingest/events") {
             return Cost::Ingest;
         }
-        let starts_run = path == "/api/executions"
-            || path == "/api/batches"
-            || (path.starts_with("/api/executions/")
-                && (path.ends_with("/rerun") || path.ends_with("/replay")))
-            || self.run_functions.contains(&path);
+        let starts_run = route.is_some_and(|route| {
+            route == "executions"
+                || route == "batches"
+                || (route.starts_with("executions/")
+                    && (route.ends_with("/rerun") || route.ends_with("/replay")))
+        }) || self.run_functions.contains(&path);
         if starts_run {
             Cost::RunStart
         } else {
@@ -365,6 +371,16 @@ mod tests {
             Cost::RunStart
         );
         assert_eq!(cost(Method::POST, "/api/executions/x/cancel"), Cost::Free);
+        // The versioned paths cost what their aliases do.
+        assert_eq!(cost(Method::GET, "/api/v1/events"), Cost::Stream);
+        assert_eq!(cost(Method::POST, "/api/v1/ingest/events"), Cost::Ingest);
+        assert_eq!(cost(Method::POST, "/api/v1/executions"), Cost::RunStart);
+        assert_eq!(cost(Method::POST, "/api/v1/batches"), Cost::RunStart);
+        assert_eq!(
+            cost(Method::POST, "/api/v1/executions/x/steps/draft/replay"),
+            Cost::RunStart
+        );
+        assert_eq!(cost(Method::POST, "/api/v1/executions/x/pause"), Cost::Free);
         assert_eq!(cost(Method::GET, "/api/executions"), Cost::Free);
         use leptos::server_fn::ServerFn;
         assert_eq!(

@@ -1,9 +1,11 @@
 //! The log viewer's API: the stored lines a filter selects, a page at a time or all of them.
 //!
-//! - `GET /api/logs?level=warn,error&pipeline=…&run=…&step=…&from=…&to=…&q=…&limit=…&before=…`
+//! Paths are relative to the API's prefix (`/api/v1`, and the `/api` alias; see [`super::api`]).
+//!
+//! - `GET /logs?level=warn,error&pipeline=…&run=…&step=…&from=…&to=…&q=…&limit=…&before=…`
 //!   (or `after=…`) → a [`LogPage`]: `{"lines": [{id, at, level, run, pipeline, step, message,
 //!   context}…], "older": cursor | null, "newer": cursor | null}`, lines oldest first.
-//! - `GET /api/logs/export?<the same filter>&format=text|jsonl` → every line the filter selects
+//! - `GET /logs/export?<the same filter>&format=text|jsonl` → every line the filter selects
 //!   (its page size and cursors aside), oldest first, streamed from Postgres as an attachment.
 //!
 //! The query string is the one the `/logs` page keeps in its URL ([`LogFilter::from_query`]);
@@ -17,10 +19,10 @@ use axum::{
     body::Body,
     extract::{RawQuery, State},
     response::Response,
-    routing::get,
-    Json, Router,
+    Json,
 };
 use futures::StreamExt;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{error::ApiError, export};
 use crate::{db, state::AppState};
@@ -28,16 +30,57 @@ use crate::{db, state::AppState};
 /// Lines formatted into one chunk of the export's body at most (those already read).
 const LINES_PER_CHUNK: usize = 512;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/logs", get(page))
-        .route("/api/logs/export", get(export))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(page))
+        .routes(routes!(export))
 }
 
 fn filter(query: Option<&str>) -> Result<LogFilter, ApiError> {
     Ok(LogFilter::from_query(query.unwrap_or_default())?)
 }
 
+/// The filter's query parameters, as the document lists them for the page and the export alike.
+/// Never built: the query is read as it comes, by [`LogFilter::from_query`] (the `/logs` page's
+/// URL form), which checks each and names the one at fault.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct FilterParams {
+    /// Comma-separated levels: trace, debug, info, warn, error
+    level: Option<String>,
+    /// A pipeline's name
+    pipeline: Option<String>,
+    /// An execution id
+    run: Option<String>,
+    /// A step's name
+    step: Option<String>,
+    /// RFC 3339 time, inclusive
+    from: Option<String>,
+    /// RFC 3339 time, exclusive
+    to: Option<String>,
+    /// Text the message contains, ignoring case (3 to 500 characters)
+    q: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/logs",
+    tag = "logs",
+    summary = "A page of the stored log lines a filter selects, oldest first",
+    params(
+        FilterParams,
+        ("limit" = Option<u32>, Query, description = "Lines a page (default 200, at most 1000)"),
+        ("before" = Option<String>, Query, description = "A page's `older` cursor: the page just older"),
+        ("after" = Option<String>, Query, description = "A page's `newer` cursor: the page just newer"),
+        ("since" = Option<i64>, Query, description = "A page's `tail`: the lines stored after it, whatever their times"),
+    ),
+    responses(
+        (status = 200, description = "The page and the cursors next to it", body = LogPage),
+        (status = 400, description = "A filter that cannot be used; `path` names the parameter", body = ApiError),
+        (status = 503, description = "The store could not be read; try again shortly", body = ApiError),
+    )
+)]
 async fn page(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -58,6 +101,23 @@ enum Format {
     JsonLines,
 }
 
+#[utoipa::path(
+    get,
+    path = "/logs/export",
+    tag = "logs",
+    summary = "Every line a filter selects, oldest first, streamed as an attachment",
+    params(
+        FilterParams,
+        ("format" = Option<String>, Query, description = "`text` (the default) or `jsonl`"),
+    ),
+    responses(
+        (status = 200, description = "The lines", content(
+            (String = "text/plain"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "A filter that cannot be used; `path` names the parameter", body = ApiError),
+    )
+)]
 async fn export(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -1,6 +1,7 @@
 //! HTTP routes outside the Leptos pages, one module per area, merged in [`crate::app`].
 
 pub mod access;
+pub mod api;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -10,6 +11,8 @@ pub mod history;
 pub mod ingest;
 pub mod limits;
 pub mod logs;
+pub mod overview;
+pub mod paths;
 pub mod prometheus;
 pub mod runs;
 pub mod serve;

@@ -1,6 +1,7 @@
 //! `GET /metrics`: pipescope's own health for Prometheus (OpenMetrics text): the event bus
 //! (published, relayed, dropped, subscribers, the replay window), the writer (flush latency and
-//! batch sizes, refused events), the database pool, runs executing, and the limits per client.
+//! batch sizes, refused events), the database pool, runs executing, requests to each provider
+//! and their errors, and the limits per client.
 //! Values are read when scraped; nothing is kept for it but the writer's histograms. Needs the
 //! read token when one is set, like every other read.
 
@@ -15,7 +16,7 @@ use axum::{
 };
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, gauge::Gauge},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -130,6 +131,24 @@ async fn metrics(
         "runs_executing",
         "Runs executing on this instance",
         state.engine.running() as i64,
+    );
+    // Labelled by the provider instance's name, as pipelines and the config file name it.
+    let requests = Family::<[(&str, String); 1], Counter>::default();
+    let errors = Family::<[(&str, String); 1], Counter>::default();
+    for (provider, counts) in state.engine.provider_calls() {
+        let labels = [("provider", provider)];
+        requests.get_or_create(&labels).inc_by(counts.requests);
+        errors.get_or_create(&labels).inc_by(counts.errors);
+    }
+    registry.register(
+        "provider_requests",
+        "Requests sent to each provider (every attempt of a step, and connection tests)",
+        requests,
+    );
+    registry.register(
+        "provider_errors",
+        "Requests to each provider that ended in an error or timed out",
+        errors,
     );
     if let Some(Extension(limiter)) = limiter {
         let limits = limiter.stats();

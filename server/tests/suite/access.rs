@@ -76,34 +76,49 @@ async fn count(pool: &PgPool, query: &str) -> i64 {
         .expect("count")
 }
 
-/// Every API route with a request of a form it accepts (ids need not exist: what is checked
-/// comes first), every server function, and whether each changes something.
+/// Every API route, at its versioned path and at its alias, with a request of a form it
+/// accepts (ids need not exist: what is checked comes first), every server function, and
+/// whether each changes something.
 fn api_routes() -> Vec<(Method, String, bool)> {
     let id = Uuid::new_v4();
-    let reads = ["events", "bus/stats", "logs", "logs/export", "pipelines"]
+    let mut routes = Vec::new();
+    for prefix in ["/api/v1", "/api"] {
+        let reads = [
+            "state",
+            "events",
+            "bus/stats",
+            "logs",
+            "logs/export",
+            "history",
+            "history/export",
+            "pipelines",
+        ]
         .into_iter()
-        .map(|p| format!("/api/{p}"))
+        .map(str::to_owned)
         .chain([
-            format!("/api/executions/{id}"),
-            format!("/api/batches/{id}"),
+            format!("executions/{id}"),
+            format!("batches/{id}"),
+            format!("executions/{id}/transcript"),
         ])
-        .chain([format!("/api/executions/{id}/transcript")])
-        .map(|path| (Method::GET, path, false));
-    let writes = ["pause", "resume", "cancel", "rerun", "steps/a/replay"]
-        .into_iter()
-        .map(|action| format!("/api/executions/{id}/{action}"))
-        .chain(["/api/ingest/events".into(), "/api/executions".into()])
-        .chain(["/api/batches".into(), format!("/api/batches/{id}/cancel")])
-        .map(|path| (Method::POST, path, true));
+        .map(|route| (Method::GET, format!("{prefix}/{route}"), false));
+        let writes = ["pause", "resume", "cancel", "rerun", "steps/a/replay"]
+            .into_iter()
+            .map(|action| format!("executions/{id}/{action}"))
+            .chain(["ingest/events".into(), "executions".into()])
+            .chain(["batches".into(), format!("batches/{id}/cancel")])
+            .map(|route| (Method::POST, format!("{prefix}/{route}"), true));
+        let validate = (
+            Method::POST,
+            format!("{prefix}/{}", READ_ONLY_POSTS[0]),
+            false,
+        );
+        routes.extend(reads.chain(writes).chain([validate]));
+    }
     let functions = effects()
         .into_iter()
         .map(|(path, effect)| (Method::POST, path.to_owned(), effect == Effect::Changes));
-    let validate = (Method::POST, READ_ONLY_POSTS[0].to_owned(), false);
-    reads
-        .chain(writes)
-        .chain(functions)
-        .chain([validate])
-        .collect()
+    routes.extend(functions);
+    routes
 }
 
 async fn call(addr: SocketAddr, method: &Method, path: &str, who: Who<'_>) -> Response {

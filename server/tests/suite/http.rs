@@ -148,3 +148,54 @@ async fn a_run_that_does_not_exist_is_a_404_that_says_so(pool: PgPool) {
         assert!(html.contains(&says), "{uri}: {says}");
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_state_holds_the_active_runs_the_totals_and_the_limits(pool: PgPool) {
+    // Reported through ingest: engine runs with no live instance would be marked interrupted.
+    let running = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO pipeline_executions (id, pipeline_name, status, source) VALUES ($1, 'p', 'running', 'ingest'), (gen_random_uuid(), 'p', 'completed', 'ingest')",
+    )
+    .bind(running)
+    .execute(&pool)
+    .await
+    .expect("insert");
+    let limits = server::http::limits::Limits {
+        max_streams: 7,
+        max_streams_per_client: 3,
+        ingest_per_sec: 11,
+        runs_per_sec: 5,
+        ..Default::default()
+    };
+    let router = server::app(
+        common::state(pool, Default::default()).await,
+        server::http::access::Policy::local(),
+        limits,
+    );
+    for uri in ["/api/v1/state", "/api/state"] {
+        let (status, body) = get(router.clone(), uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        let state: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let active: Vec<&str> = state["active"]
+            .as_array()
+            .expect("active")
+            .iter()
+            .filter_map(|run| run["id"].as_str())
+            .collect();
+        assert_eq!(active, [running.to_string()], "{state}");
+        assert_eq!(state["totals"]["executions"], 2, "{state}");
+        assert_eq!(state["totals"]["running"], 1, "{state}");
+        assert_eq!(state["executing_here"], 0);
+        assert_eq!(
+            state["limits"],
+            serde_json::json!({
+                "max_running": server::engine::MAX_RUNNING,
+                "max_streams": 7,
+                "max_streams_per_client": 3,
+                "ingest_per_sec": 11,
+                "runs_per_sec": 5,
+            })
+        );
+        assert_eq!(state["limit_counts"]["refused_run_starts"], 0);
+    }
+}

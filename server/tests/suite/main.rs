@@ -15,6 +15,7 @@ mod http;
 mod lifecycle;
 mod limits;
 mod logs;
+mod openapi;
 mod preview;
 mod projection;
 mod prometheus;

@@ -1,6 +1,10 @@
-//! `GET /metrics`: OpenMetrics text with the bus, writer, pool, runs and limits; a read like any
-//! other (401 without the token when one is set).
+//! `GET /metrics`: OpenMetrics text with the bus, writer, pool, runs, provider requests and
+//! limits; a read like any other (401 without the token when one is set).
 
+use std::collections::BTreeMap;
+
+use providers::{ProviderConfig, SimulatedConfig};
+use serde_json::json;
 use server::http::access::{Policy, Token};
 use sqlx::PgPool;
 
@@ -67,4 +71,73 @@ async fn metrics_need_a_token_when_one_is_set(pool: PgPool) {
         status(client.get(&url).bearer_auth("read-token-0123456789abcdef")).await,
         200
     );
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn provider_requests_and_errors_are_counted_by_provider(pool: PgPool) {
+    // `instant` answers at once; `broken` fails part-way through every answer.
+    let broken = ProviderConfig::Simulated(SimulatedConfig {
+        tokens_per_second: 0.0,
+        first_token_ms: 0,
+        error_rate: 1.0,
+        ..SimulatedConfig::default()
+    });
+    let configured = BTreeMap::from([("broken".to_owned(), broken)]);
+    let state = common::state_with_providers(pool, configured, &|_| None, Vec::new()).await;
+    let addr = common::serve(state).await;
+    let requests = |p: &str| format!("pipescope_provider_requests_total{{provider=\"{p}\"}}");
+    let errors = |p: &str| format!("pipescope_provider_errors_total{{provider=\"{p}\"}}");
+
+    // Every configured provider is there before its first request.
+    let before = scrape(addr).await;
+    for provider in ["instant", "broken", "simulated"] {
+        assert_eq!(sample(&before, &requests(provider)), 0.0, "{before}");
+        assert_eq!(sample(&before, &errors(provider)), 0.0, "{before}");
+    }
+
+    let yaml = r#"
+name: counted
+steps:
+  - name: first
+    provider: instant
+    prompt: "one"
+  - name: second
+    provider: instant
+    prompt: "two {{ steps.first.output }}"
+  - name: third
+    provider: broken
+    prompt: "three {{ steps.second.output }}"
+    retry: { attempts: 2, backoff_ms: 10 }
+"#;
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/executions"))
+        .json(&json!({ "yaml": yaml }))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(response.status().as_u16(), 202);
+    let started: serde_json::Value = response.json().await.expect("json");
+    let execution = started["execution_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("an execution id");
+    let detail = common::settled(addr, execution).await;
+    assert_eq!(detail["status"], "failed", "{detail}");
+
+    let after = scrape(addr).await;
+    assert_eq!(sample(&after, &requests("instant")), 2.0, "{after}");
+    assert_eq!(sample(&after, &errors("instant")), 0.0, "{after}");
+    // Each attempt of the failing step is a request, and each failed.
+    assert_eq!(sample(&after, &requests("broken")), 2.0, "{after}");
+    assert_eq!(sample(&after, &errors("broken")), 2.0, "{after}");
+    assert_eq!(sample(&after, &requests("simulated")), 0.0, "{after}");
 }
