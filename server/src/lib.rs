@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod otlp;
 pub mod state;
 pub mod telemetry;
 
@@ -45,6 +46,7 @@ pub fn app(state: AppState, access: Policy, limits: Limits) -> Router {
         .merge(http::health::router())
         .merge(http::events::router())
         .merge(http::ingest::router())
+        .merge(http::otlp::router())
         .merge(http::history::router())
         .merge(http::logs::router())
         .merge(http::prometheus::router())

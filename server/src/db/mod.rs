@@ -10,6 +10,7 @@ pub mod projection;
 pub mod queries;
 pub mod retention;
 pub mod storable;
+pub mod traces;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -34,14 +34,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/ingest/events", post(ingest))
 }
 
+/// One event of a batch; `http::otlp` makes these from spans.
 #[derive(Debug, Deserialize)]
-struct IngestEvent {
+pub(super) struct IngestEvent {
     #[serde(default)]
-    id: Option<String>,
+    pub id: Option<String>,
     #[serde(default)]
-    at: Option<DateTime<Utc>>,
+    pub at: Option<DateTime<Utc>>,
     #[serde(flatten)]
-    body: EventBody,
+    pub body: EventBody,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -70,7 +71,18 @@ async fn ingest(
             )
         })?;
     let events = parse(&bytes)?;
-    check_references(&state, &events).await?;
+    publish(&state, events).await.map(Json)
+}
+
+/// Publishes a validated batch (every event checked with [`storable::check`] and
+/// [`EventBody::is_ingestible`]) all-or-nothing: the references are checked against the store
+/// first, ids stored before are skipped, and the answer comes once the rest is in Postgres.
+/// Shared by the ingest API and OpenTelemetry trace ingest (`http::otlp`).
+pub(super) async fn publish(
+    state: &AppState,
+    events: Vec<IngestEvent>,
+) -> Result<IngestReceipt, ApiError> {
+    check_references(state, &events).await?;
 
     // Idempotency: skip ids already stored, and ids another request is storing right now.
     let ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
@@ -126,11 +138,11 @@ async fn ingest(
         .at(index));
     }
     drop(claim);
-    Ok(Json(IngestReceipt {
+    Ok(IngestReceipt {
         accepted: seqs.len(),
         duplicates,
         seqs,
-    }))
+    })
 }
 
 /// Every failure names the problem and, past the outer array, the index of the bad event.

@@ -134,7 +134,7 @@ impl Limiter {
         if *method != Method::POST {
             return Cost::Free;
         }
-        if path == "/api/ingest/events" {
+        if path == "/api/ingest/events" || path == super::otlp::TRACES_PATH {
             return Cost::Ingest;
         }
         let starts_run = path == "/api/executions"
@@ -354,6 +354,7 @@ mod tests {
         let cost = |method: Method, path: &str| limiter.cost(&method, path);
         assert_eq!(cost(Method::GET, "/api/events"), Cost::Stream);
         assert_eq!(cost(Method::POST, "/api/ingest/events"), Cost::Ingest);
+        assert_eq!(cost(Method::POST, "/v1/traces"), Cost::Ingest);
         assert_eq!(cost(Method::POST, "/api/executions"), Cost::RunStart);
         assert_eq!(cost(Method::POST, "/api/batches"), Cost::RunStart);
         assert_eq!(

@@ -10,6 +10,7 @@ pub mod history;
 pub mod ingest;
 pub mod limits;
 pub mod logs;
+pub mod otlp;
 pub mod prometheus;
 pub mod runs;
 pub mod serve;

@@ -93,6 +93,8 @@ fn api_routes() -> Vec<(Method, String, bool)> {
         .into_iter()
         .map(|action| format!("/api/executions/{id}/{action}"))
         .chain(["/api/ingest/events".into(), "/api/executions".into()])
+        // OpenTelemetry's trace export, outside /api/ by its specification.
+        .chain(["/v1/traces".into()])
         .chain(["/api/batches".into(), format!("/api/batches/{id}/cancel")])
         .map(|path| (Method::POST, path, true));
     let functions = effects()

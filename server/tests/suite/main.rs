@@ -14,6 +14,7 @@ mod http;
 mod lifecycle;
 mod limits;
 mod logs;
+mod otlp;
 mod preview;
 mod projection;
 mod prometheus;
