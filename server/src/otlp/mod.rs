@@ -966,6 +966,8 @@ fn any_value(value: Option<&AnyValue>) -> Value {
         }
         Some(V::KvlistValue(list)) => Value::Object(attributes(&list.values)),
         Some(V::BytesValue(bytes)) => Value::String(hex(bytes)),
+        // An index into a profile's string table; a trace request has no such table.
+        Some(V::StringValueStrindex(_)) => Value::Null,
     }
 }
 
