@@ -137,7 +137,7 @@ pub fn translate(
     // Traces in the order the request first names them; each trace's spans by start time, a
     // parent before a child that started at the same instant.
     let mut order: Vec<[u8; 16]> = Vec::new();
-    let mut by_trace: HashMap<[u8; 16], Vec<(Parsed, &Map<String, Value>)>> = HashMap::new();
+    let mut by_trace: HashMap<[u8; 16], Vec<WithResource>> = HashMap::new();
     for (span, resource) in parsed {
         let spans = by_trace.entry(span.trace).or_insert_with(|| {
             order.push(span.trace);
@@ -230,11 +230,14 @@ fn parse<'a>(
     })
 }
 
+/// A span and its resource's attributes.
+type WithResource<'a> = (Parsed<'a>, &'a Map<String, Value>);
+
 /// The events of one trace's spans in this request.
 fn translate_trace(
     out: &mut Translation,
     trace: &[u8; 16],
-    spans: &[(Parsed, &Map<String, Value>)],
+    spans: &[WithResource],
     prices: &PriceTable,
 ) {
     let execution_id = execution_id(trace);
@@ -867,7 +870,7 @@ fn event_messages(span: &Parsed) -> Vec<(String, String)> {
                     .strip_prefix("gen_ai.")
                     .and_then(|n| n.strip_suffix(".message"));
                 if let Some(role) = role {
-                    if let Some(text) = fields.get("content").and_then(|v| message_text(v)) {
+                    if let Some(text) = fields.get("content").and_then(message_text) {
                         messages.push((role.to_owned(), text));
                     }
                 }
