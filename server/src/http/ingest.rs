@@ -214,14 +214,13 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
             })?;
             // JSON carries a NUL only as the `\u0000` escape: only such events are walked.
             storable::check(&event.body, item.get().contains("\\u0000")).map_err(|refused| {
-                let mut error = invalid(format!(
-                    "event {index} ({}): {} {}",
-                    event.body.name(),
-                    refused.path,
-                    refused.message
-                ));
-                error.path = Some(refused.path);
-                error
+                unstorable(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("event {index}"),
+                    &event.body,
+                    refused,
+                )
+                .at(index)
             })?;
             if !event.body.is_ingestible() {
                 return Err(invalid(format!(
@@ -244,6 +243,26 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
             Ok(event)
         })
         .collect()
+}
+
+/// `what` (an event, a span) holds what the store cannot: the refusal names it and the field.
+pub(super) fn unstorable(
+    status: StatusCode,
+    what: &str,
+    body: &EventBody,
+    refused: storable::Unstorable,
+) -> ApiError {
+    let mut error = ApiError::new(
+        status,
+        format!(
+            "{what} ({}): {} {}",
+            body.name(),
+            refused.path,
+            refused.message
+        ),
+    );
+    error.path = Some(refused.path);
+    error
 }
 
 /// Events about an execution need that execution, and the stored events about a step's prompt,

@@ -71,13 +71,9 @@ impl Encoding {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let media = declared
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match media.as_str() {
+        // Parameters (`; charset=utf-8`) and case do not matter.
+        let media = declared.split(';').next().unwrap_or_default().trim();
+        match media.to_ascii_lowercase().as_str() {
             PROTOBUF | "application/protobuf" => Ok(Encoding::Protobuf),
             "application/json" => Ok(Encoding::Json),
             _ => {
@@ -219,15 +215,12 @@ async fn receive(
         .map(|event| {
             // Span text may hold a NUL (protobuf strings may); the store cannot.
             storable::check(&event.body, true).map_err(|refused| {
-                let mut error = ApiError::bad_request(format!(
-                    "{} ({}): {} {}",
-                    span_of(&event.id),
-                    event.body.name(),
-                    refused.path,
-                    refused.message
-                ));
-                error.path = Some(refused.path);
-                error
+                ingest::unstorable(
+                    StatusCode::BAD_REQUEST,
+                    &span_of(&event.id),
+                    &event.body,
+                    refused,
+                )
             })?;
             Ok(IngestEvent {
                 id: Some(event.id),
