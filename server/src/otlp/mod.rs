@@ -362,8 +362,9 @@ fn translate_span(
         )
     } else {
         // Shown as "span · <kind>" in the timeline: the OpenInference kind (chain, tool,
-        // retriever…) where there is one, else OpenTelemetry's (internal, client, server…).
-        let kind = text(a, &[OI_SPAN_KIND])
+        // retriever…) or the GenAI operation (execute_tool, invoke_agent…) where there is one,
+        // else OpenTelemetry's kind (internal, client, server…).
+        let kind = text(a, &[OI_SPAN_KIND, GEN_AI_OPERATION])
             .map(str::to_lowercase)
             .unwrap_or_else(|| span_kind(span.span_proto.kind).to_owned());
         ("span".to_owned(), kind)
@@ -589,19 +590,25 @@ const OI_OUTPUT: &str = "output.value";
 const OI_INPUT_MESSAGES: &str = "llm.input_messages.";
 const OI_OUTPUT_MESSAGES: &str = "llm.output_messages.";
 
+/// GenAI operations that are a model generating text; the others (`execute_tool`,
+/// `invoke_agent`, `create_agent`, `embeddings`) are spans around or beside one.
+const LLM_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
+
 /// A model call: OpenInference says so with its span kind (`LLM`; a `CHAIN` or `TOOL` is not,
-/// whatever else it carries); otherwise any GenAI provider or model attribute, or an
-/// OpenInference model name, makes it one.
+/// whatever else it carries), GenAI with its operation; without either, any GenAI provider or
+/// model attribute, or an OpenInference model name, makes it one.
 fn is_llm(a: &Map<String, Value>) -> bool {
     if let Some(kind) = text(a, &[OI_SPAN_KIND]) {
         return kind.eq_ignore_ascii_case("LLM");
+    }
+    if let Some(operation) = text(a, &[GEN_AI_OPERATION]) {
+        return LLM_OPERATIONS.contains(&operation);
     }
     [
         GEN_AI_SYSTEM,
         GEN_AI_PROVIDER,
         GEN_AI_REQUEST_MODEL,
         GEN_AI_RESPONSE_MODEL,
-        GEN_AI_OPERATION,
         OI_MODEL,
     ]
     .iter()

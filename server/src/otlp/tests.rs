@@ -447,3 +447,59 @@ fn otlp_json_reads_hex_ids_and_string_integers() {
     };
     assert_eq!(done.duration_ms, 500);
 }
+
+#[test]
+fn a_genai_tool_or_agent_operation_is_a_span_step() {
+    let tool = span(
+        2,
+        Some(1),
+        "execute_tool get_weather",
+        0,
+        5,
+        vec![
+            s("gen_ai.operation.name", "execute_tool"),
+            s("gen_ai.system", "openai"),
+            s("gen_ai.tool.name", "get_weather"),
+        ],
+    );
+    let embed = span(
+        3,
+        Some(1),
+        "embeddings",
+        6,
+        7,
+        vec![
+            s("gen_ai.operation.name", "embeddings"),
+            s("gen_ai.request.model", "text-embedding-3-small"),
+        ],
+    );
+    let chat = span(
+        4,
+        Some(1),
+        "generate",
+        8,
+        9,
+        vec![s("gen_ai.operation.name", "generate_content")],
+    );
+    let t = translate(&request(vec![tool, embed, chat]), &PriceTable::new(vec![])).expect("valid");
+    let steps: Vec<(String, String, Value)> = t
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::StepStarted(s) => Some((
+                s.provider.clone(),
+                s.model.clone(),
+                s.config["kind"].clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("span".into(), "execute_tool".into(), json!("span")),
+            ("span".into(), "embeddings".into(), json!("span")),
+            ("otel".into(), "".into(), json!("llm")),
+        ]
+    );
+}
