@@ -67,6 +67,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub metrics_snapshot_secs: u32,
 
+    /// Seconds after which an OpenTelemetry trace with no new span and no root span is closed
+    /// (completed with the spans it has).
+    #[arg(long, env = "PIPESCOPE_OTLP_IDLE_CLOSE", default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(1..=604_800))]
+    pub otlp_idle_close: u32,
+
     /// Config file (TOML) with named provider instances (`[providers.<name>]`: kind, base_url,
     /// api_key_env, …) and price overrides (`[[prices]]`). See the README.
     #[arg(long, env = "PIPESCOPE_CONFIG", value_name = "FILE")]
@@ -313,6 +319,7 @@ impl Config {
         settings.bus.replay_window = self.replay_window as usize;
         settings.metrics_snapshot_every =
             std::time::Duration::from_secs(u64::from(self.metrics_snapshot_secs));
+        settings.otlp_idle_close = std::time::Duration::from_secs(u64::from(self.otlp_idle_close));
         settings
     }
 

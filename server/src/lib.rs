@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod otlp;
 pub mod state;
 pub mod telemetry;
 
@@ -44,6 +45,7 @@ pub fn app(state: AppState, access: Policy, limits: Limits) -> Router {
         .merge(http::access::router(access.clone()))
         .merge(http::health::router())
         .merge(http::api::router())
+        .merge(http::otlp::router())
         .merge(http::prometheus::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();

@@ -26,6 +26,7 @@ use crate::{
         batch::{BatchError, BatchRequest},
         library, recovery, Engine, EngineConfig, EngineError, StartRequest,
     },
+    otlp::idle::OpenTraces,
 };
 
 /// Tunables of the live backbone; defaults are the production values.
@@ -35,6 +36,8 @@ pub struct BackboneSettings {
     pub live: LiveSettings,
     pub flush_every: std::time::Duration,
     pub metrics_snapshot_every: std::time::Duration,
+    /// A trace with no new span for this long and no root span is closed (`--otlp-idle-close`).
+    pub otlp_idle_close: std::time::Duration,
 }
 
 impl Default for BackboneSettings {
@@ -44,6 +47,7 @@ impl Default for BackboneSettings {
             live: LiveSettings::default(),
             flush_every: std::time::Duration::from_millis(100),
             metrics_snapshot_every: std::time::Duration::from_secs(10),
+            otlp_idle_close: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct AppState {
     pub bus: EventBus,
     pub live: LiveSettings,
     pub ingest_claims: IngestClaims,
+    /// OpenTelemetry traces not closed yet, for idle close.
+    pub open_traces: OpenTraces,
     pub engine: Engine,
     /// Holds this instance's liveness lock (see [`recovery`]) for as long as it runs.
     liveness: Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
@@ -111,6 +117,15 @@ impl AppState {
             }));
         }
         let engine = Engine::new(bus.clone(), pool.clone(), engine);
+        let shutdown = Arc::new(watch::channel(false).0);
+        let open_traces = OpenTraces::default();
+        tokio::spawn(crate::otlp::idle::run(
+            bus.clone(),
+            pool.clone(),
+            open_traces.clone(),
+            settings.otlp_idle_close,
+            shutdown.subscribe(),
+        ));
         Self {
             leptos_options,
             pool,
@@ -118,9 +133,10 @@ impl AppState {
             bus,
             live: settings.live,
             ingest_claims: IngestClaims::default(),
+            open_traces,
             engine,
             liveness: Arc::new(tokio::sync::Mutex::new(liveness)),
-            shutdown: Arc::new(watch::channel(false).0),
+            shutdown,
             started_at: Utc::now(),
             started: Instant::now(),
         }

@@ -11,6 +11,7 @@ pub mod queries;
 pub mod retention;
 pub mod search;
 pub mod storable;
+pub mod traces;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -201,6 +201,11 @@ impl Engine {
         &self.inner.pool
     }
 
+    /// The price table steps are costed by (also the cost of a traced model call).
+    pub fn prices(&self) -> &PriceTable {
+        &self.inner.prices
+    }
+
     /// Checks a pipeline file against this server's providers.
     pub fn validate(&self, yaml: &[u8]) -> Result<pipeline::Pipeline, Vec<Diagnostic>> {
         pipeline::validate(yaml, &self.inner.catalog)

@@ -374,8 +374,12 @@ impl Policy {
                     .trim()
                     .to_ascii_lowercase();
                 let own_form = self.server_fns.contains_key(path) || FORM_PATHS.contains(&path);
+                // OTLP's binary encoding: like JSON, a type no page can send without CORS.
+                let otlp = path == super::otlp::TRACES_PATH
+                    && (media == super::otlp::PROTOBUF || media == "application/protobuf");
                 media == "application/json"
                     || media.ends_with("+json")
+                    || otlp
                     || (own_form && media == "application/x-www-form-urlencoded")
             }
         };

@@ -36,14 +36,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ingest))
 }
 
+/// One event of a batch; `http::otlp` makes these from spans.
 #[derive(Debug, Deserialize)]
-struct IngestEvent {
+pub(super) struct IngestEvent {
     #[serde(default)]
-    id: Option<String>,
+    pub id: Option<String>,
     #[serde(default)]
-    at: Option<DateTime<Utc>>,
+    pub at: Option<DateTime<Utc>>,
     #[serde(flatten)]
-    body: EventBody,
+    pub body: EventBody,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -99,7 +100,18 @@ async fn ingest(
             )
         })?;
     let events = parse(&bytes)?;
-    check_references(&state, &events).await?;
+    publish(&state, events).await.map(Json)
+}
+
+/// Publishes a validated batch (every event checked with [`storable::check`] and
+/// [`EventBody::is_ingestible`]) all-or-nothing: the references are checked against the store
+/// first, ids stored before are skipped, and the answer comes once the rest is in Postgres.
+/// Shared by the ingest API and OpenTelemetry trace ingest (`http::otlp`).
+pub(super) async fn publish(
+    state: &AppState,
+    events: Vec<IngestEvent>,
+) -> Result<IngestReceipt, ApiError> {
+    check_references(state, &events).await?;
 
     // Idempotency: skip ids already stored, and ids another request is storing right now.
     let ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
@@ -155,11 +167,11 @@ async fn ingest(
         .at(index));
     }
     drop(claim);
-    Ok(Json(IngestReceipt {
+    Ok(IngestReceipt {
         accepted: seqs.len(),
         duplicates,
         seqs,
-    }))
+    })
 }
 
 /// Every failure names the problem and, past the outer array, the index of the bad event.
@@ -231,14 +243,13 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
             })?;
             // JSON carries a NUL only as the `\u0000` escape: only such events are walked.
             storable::check(&event.body, item.get().contains("\\u0000")).map_err(|refused| {
-                let mut error = invalid(format!(
-                    "event {index} ({}): {} {}",
-                    event.body.name(),
-                    refused.path,
-                    refused.message
-                ));
-                error.path = Some(refused.path);
-                error
+                unstorable(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("event {index}"),
+                    &event.body,
+                    refused,
+                )
+                .at(index)
             })?;
             if !event.body.is_ingestible() {
                 return Err(invalid(format!(
@@ -261,6 +272,26 @@ fn parse(bytes: &[u8]) -> Result<Vec<IngestEvent>, ApiError> {
             Ok(event)
         })
         .collect()
+}
+
+/// `what` (an event, a span) holds what the store cannot: the refusal names it and the field.
+pub(super) fn unstorable(
+    status: StatusCode,
+    what: &str,
+    body: &EventBody,
+    refused: storable::Unstorable,
+) -> ApiError {
+    let mut error = ApiError::new(
+        status,
+        format!(
+            "{what} ({}): {} {}",
+            body.name(),
+            refused.path,
+            refused.message
+        ),
+    );
+    error.path = Some(refused.path);
+    error
 }
 
 /// Events about an execution need that execution, and the stored events about a step's prompt,

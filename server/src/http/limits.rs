@@ -139,7 +139,8 @@ impl Limiter {
         if *method != Method::POST {
             return Cost::Free;
         }
-        if route == Some("ingest/events") {
+        // OpenTelemetry's trace export is ingest too, outside /api/ by its specification.
+        if route == Some("ingest/events") || path == super::otlp::TRACES_PATH {
             return Cost::Ingest;
         }
         let starts_run = route.is_some_and(|route| {
@@ -360,6 +361,7 @@ mod tests {
         let cost = |method: Method, path: &str| limiter.cost(&method, path);
         assert_eq!(cost(Method::GET, "/api/events"), Cost::Stream);
         assert_eq!(cost(Method::POST, "/api/ingest/events"), Cost::Ingest);
+        assert_eq!(cost(Method::POST, "/v1/traces"), Cost::Ingest);
         assert_eq!(cost(Method::POST, "/api/executions"), Cost::RunStart);
         assert_eq!(cost(Method::POST, "/api/batches"), Cost::RunStart);
         assert_eq!(

@@ -11,6 +11,7 @@ pub mod history;
 pub mod ingest;
 pub mod limits;
 pub mod logs;
+pub mod otlp;
 pub mod overview;
 pub mod paths;
 pub mod prometheus;

@@ -114,6 +114,8 @@ fn api_routes() -> Vec<(Method, String, bool)> {
         );
         routes.extend(reads.chain(writes).chain([validate]));
     }
+    // OpenTelemetry's trace export, outside /api/ by its specification.
+    routes.push((Method::POST, "/v1/traces".into(), true));
     let functions = effects()
         .into_iter()
         .map(|(path, effect)| (Method::POST, path.to_owned(), effect == Effect::Changes));

@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod logs;
 mod openapi;
+mod otlp;
 mod preview;
 mod projection;
 mod prometheus;
